@@ -1,0 +1,34 @@
+# reportgen: one virtual environment, everything run from it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out/demo
+
+.PHONY: venv test demo bench lint clean
+
+venv: $(STAMP)
+
+# Re-install only when the project's metadata changes, so a second `make venv` takes seconds.
+# torch 2.14.1 / torchvision 0.29.1 are pinned in pyproject.toml (the versions pip takes from local disk).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest
+
+demo: venv
+	$(BIN)/reportgen demo --out $(OUT)
+
+bench: venv
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache
