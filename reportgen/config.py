@@ -1,0 +1,687 @@
+"""The study configuration: read a TOML file once, check every field, return a frozen `Config`.
+
+Every problem is collected as ``file: section.key: reason`` and raised together in one
+`ReportgenError`, so the user fixes all of them in one pass. Code past this edge trusts the
+`Config` and never reads the raw TOML again (style habit 8).
+
+Rules beyond the per-field checks
+---------------------------------
+- A study has exactly one source of model decisions: ``[model]`` (weights; every analysis,
+  including the layers) or ``[decisions]`` (logged decisions of one or more models; a
+  decision-only study). Both or neither is an error.
+- ``[stimuli]`` names a stimulus table (``table``, with ``images`` required when a ``[model]`` is
+  given) or a built-in generator (``generator = "parts"`` plus an optional ``[stimuli.params]``
+  table handed to the generator unchanged; the generator checks its own parameters and reports
+  them as ``stimuli.params.<key>``). Not both.
+- Paths are relative to the folder holding the config file; files that must exist are checked.
+- Unknown sections and keys are errors, with a "did you mean" suggestion when one is close.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from reportgen.errors import ReportgenError
+
+__all__ = [
+    "AnalysisConfig",
+    "Config",
+    "DecisionsConfig",
+    "GeneratorConfig",
+    "HumansConfig",
+    "ModelConfig",
+    "ReportConfig",
+    "StimuliConfig",
+    "GENERATORS",
+    "config_hash",
+    "load_config",
+]
+
+#: Names accepted by ``[stimuli] generator``.
+GENERATORS: tuple[str, ...] = ("parts",)
+
+LANGUAGES = ("en", "ja")
+DEVICES = ("auto", "cpu", "cuda")
+REDUCTIONS = ("gap",)
+PROJECTIONS = ("none", "pca", "random")
+
+_SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "report": ("title", "period", "language", "history_db"),
+    "model": (
+        "arch",
+        "weights",
+        "num_classes",
+        "layers",
+        "trust_checkpoint",
+        "batch_size",
+        "reduction",
+        "projection",
+        "projection_dim",
+    ),
+    "stimuli": ("table", "images", "classes", "categorical", "continuous", "generator", "params"),
+    "factors": (),  # free keys: one per factor group
+    "humans": ("responses", "simulated"),
+    "decisions": ("models",),
+    "analysis": ("permutations", "alpha", "device", "seed", "bootstrap", "layer_pcs"),
+}
+_REQUIRED_SECTIONS = ("report", "stimuli", "factors")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportConfig:
+    """``[report]``: what the report is called and in which language it is written."""
+
+    title: str
+    period: str = ""  # e.g. "2026-Q4"; shown on the cover and used by the history store
+    language: Literal["en", "ja"] = "en"
+    history_db: Path | None = None  # SQLite file of past runs; created on first use
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """``[model]``: the classifier whose decisions and layers are analysed.
+
+    ``arch`` is a torchvision classification architecture name (``"resnet18"``),
+    ``"torchscript"`` (``weights`` is then a TorchScript file) or ``"package.module:callable"``
+    (a function returning an ``nn.Module``; ``weights`` optional, a state dict when given).
+    """
+
+    arch: str
+    weights: Path | None
+    num_classes: int | None = None
+    layers: Literal["auto"] | tuple[str, ...] = "auto"
+    trust_checkpoint: bool = False  # allow full unpickling of the weights file
+    batch_size: int = 64
+    reduction: Literal["gap"] = "gap"  # per-channel global average pooling of feature maps
+    projection: Literal["none", "pca", "random"] = "none"
+    projection_dim: int | None = None  # size after projection; required unless "none"
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorConfig:
+    """A built-in stimulus generator and the parameters handed to it unchanged."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StimuliConfig:
+    """``[stimuli]``: the stimulus table (or generator) and how its columns are read.
+
+    ``classes`` fixes the class set and its order (model output index i is ``classes[i]``);
+    when ``None`` the sorted distinct labels of the table are used. ``categorical`` and
+    ``continuous`` are column globs that override the automatic factor kind (numbers are
+    continuous, anything else categorical), e.g. a part type coded 0..7 is categorical.
+    """
+
+    table: Path | None
+    images: Path | None = None
+    classes: tuple[str, ...] | None = None
+    categorical: tuple[str, ...] = ()
+    continuous: tuple[str, ...] = ()
+    generator: GeneratorConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HumansConfig:
+    """``[humans]``: people's responses (``observer, stimulus_id, response``)."""
+
+    responses: Path
+    simulated: bool = False  # the report then labels this panel as simulated everywhere
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionsConfig:
+    """``[decisions]``: logged model decisions, one or more trials tables (decision-only)."""
+
+    models: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisConfig:
+    """``[analysis]``: statistics settings."""
+
+    permutations: int = 1000  # permutations per test (max-statistic null); at least 100
+    alpha: float = 0.05  # family-wise error rate, 0 < alpha < 0.5
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    bootstrap: int = 200  # bootstrap resamples for intervals; 0 turns intervals off
+    layer_pcs: int = 4  # principal components per layer in multivariate layer analyses
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A checked study configuration. Paths are absolute (resolved against the file's folder).
+
+    Exactly one of ``model`` and ``decisions`` is set; ``decision_only`` says which.
+    """
+
+    path: Path
+    report: ReportConfig
+    model: ModelConfig | None
+    stimuli: StimuliConfig
+    factors: dict[str, tuple[str, ...]]  # group -> column globs, in file order
+    humans: HumansConfig | None
+    decisions: DecisionsConfig | None
+    analysis: AnalysisConfig
+    canonical: str = field(repr=False, default="")  # sorted-key JSON of the parsed TOML
+
+    @property
+    def decision_only(self) -> bool:
+        """True when the study has logged decisions but no model weights."""
+        return self.model is None
+
+
+def config_hash(config: Config) -> str:
+    """SHA-256 (hex) of the config's canonical content, for the run record.
+
+    The canonical content is the parsed TOML serialised as JSON with sorted keys, so comments,
+    whitespace and key order do not change the hash, while any value change does. Input files
+    are not hashed here (their fingerprints are recorded separately).
+    """
+    return hashlib.sha256(config.canonical.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+_MISSING = object()
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, _dt.date | _dt.time | _dt.datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _suggest(word: str, options: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Reader:
+    """Collects problems while reading typed values out of the raw TOML tables."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path
+        self.base = path.parent
+        self.problems: list[str] = []
+
+    def problem(self, where: str, reason: str) -> None:
+        self.problems.append(f"{self.file}: {where}: {reason}")
+
+    def section(self, raw: dict[str, Any], name: str) -> dict[str, Any] | None:
+        if name not in raw:
+            return None
+        value = raw[name]
+        if not isinstance(value, dict):
+            self.problem(name, f"must be a [{name}] table, got {_type_name(value)}")
+            return None
+        allowed = _SECTION_KEYS[name]
+        if allowed:
+            for key in value:
+                if key not in allowed:
+                    self.problem(f"{name}.{key}", "unknown key" + _suggest(key, allowed))
+        return value
+
+    def get(
+        self,
+        sec: dict[str, Any],
+        name: str,
+        key: str,
+        check: Callable[[Any], str | None],
+        default: Any = _MISSING,
+        expect: str = "",
+    ) -> Any:
+        """Return ``sec[key]`` if ``check`` accepts it; record a problem and the default if not."""
+        if key not in sec:
+            if default is _MISSING:
+                self.problem(f"{name}.{key}", f"missing; {expect}")
+                return None
+            return default
+        value = sec[key]
+        reason = check(value)
+        if reason is not None:
+            self.problem(f"{name}.{key}", f"{reason}, got {value!r}")
+            return None if default is _MISSING else default
+        return value
+
+    def text(self, sec: dict[str, Any], name: str, key: str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> str | None:
+            if not isinstance(v, str):
+                return "must be text"
+            if not v.strip():
+                return "must not be empty"
+            return None
+
+        return self.get(sec, name, key, check, default, "expected text")
+
+    def choice(
+        self,
+        sec: dict[str, Any],
+        name: str,
+        key: str,
+        options: tuple[str, ...],
+        default: Any,
+        aliases: Mapping[str, str] | None = None,
+    ) -> Any:
+        listed = ", ".join(f"'{o}'" for o in options)
+
+        def check(v: Any) -> str | None:
+            if not isinstance(v, str) or v not in options:
+                if isinstance(v, str) and aliases and v.lower() in aliases:
+                    hint = f" (did you mean '{aliases[v.lower()]}'?)"
+                else:
+                    hint = _suggest(v, options) if isinstance(v, str) else ""
+                return f"must be one of {listed}{hint}"
+            return None
+
+        return self.get(sec, name, key, check, default, f"expected one of {listed}")
+
+    def integer(
+        self,
+        sec: dict[str, Any],
+        name: str,
+        key: str,
+        default: Any,
+        minimum: int,
+        maximum: int | None = None,
+        extra: Callable[[int], str | None] | None = None,
+    ) -> Any:
+        bound = f"at least {minimum}" + (f" and at most {maximum}" if maximum is not None else "")
+
+        def check(v: Any) -> str | None:
+            if isinstance(v, bool) or not isinstance(v, int):
+                return f"must be a whole number {bound}"
+            if extra is not None and (reason := extra(v)) is not None:
+                return reason
+            if v < minimum or (maximum is not None and v > maximum):
+                return f"must be a whole number {bound}"
+            return None
+
+        return self.get(sec, name, key, check, default, f"expected a whole number {bound}")
+
+    def boolean(self, sec: dict[str, Any], name: str, key: str, default: bool) -> Any:
+        def check(v: Any) -> str | None:
+            return None if isinstance(v, bool) else "must be true or false"
+
+        return self.get(sec, name, key, check, default)
+
+    def path(
+        self,
+        sec: dict[str, Any],
+        name: str,
+        key: str,
+        default: Any = _MISSING,
+        kind: Literal["file", "dir", "any"] = "file",
+    ) -> Path | None:
+        raw = self.text(sec, name, key, default)
+        if raw is None or raw is default:
+            return raw
+        return self.resolve(raw, f"{name}.{key}", kind)
+
+    def resolve(self, raw: str, where: str, kind: Literal["file", "dir", "any"]) -> Path:
+        path = (self.base / Path(raw).expanduser()).resolve()
+        if kind == "file" and not path.is_file():
+            reason = "is a folder, expected a file" if path.is_dir() else "file not found"
+            self.problem(where, f"{reason}: {path}")
+        elif kind == "dir" and not path.is_dir():
+            reason = "is a file, expected a folder" if path.is_file() else "folder not found"
+            self.problem(where, f"{reason}: {path}")
+        return path
+
+    def text_list(
+        self, sec: dict[str, Any], name: str, key: str, *, allow_single: bool = True
+    ) -> tuple[str, ...] | None:
+        """A list of non-empty, distinct texts (a single text counts as a one-item list)."""
+        if key not in sec:
+            return None
+        value = sec[key]
+        if allow_single and isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(f"{name}.{key}", f"must be a list of non-empty texts, got {value!r}")
+            return None
+        if not value:
+            self.problem(f"{name}.{key}", "must not be an empty list")
+            return None
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            self.problem(f"{name}.{key}", f"lists {', '.join(map(repr, dupes))} more than once")
+        return tuple(value)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a study config (TOML); every problem is reported at once.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file. Relative paths inside it are resolved against its folder.
+
+    Returns
+    -------
+    Config
+        Frozen and typed; every path in it is absolute and every required file exists.
+
+    Raises
+    ------
+    ReportgenError
+        One line per problem, ``file: section.key: reason``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportgenError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ReportgenError(f"{path}: cannot read the config file ({err})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:  # the message carries line and column
+        raise ReportgenError(f"{path}: not valid TOML: {err}") from None
+
+    r = _Reader(path.resolve())
+    r.file = path  # messages name the file the way the user wrote it
+    for name in raw:
+        if name not in _SECTION_KEYS:
+            r.problem(name, "unknown section" + _suggest(name, tuple(_SECTION_KEYS)))
+    for name in _REQUIRED_SECTIONS:
+        if name not in raw:
+            r.problem(name, f"missing section [{name}]")
+
+    report = _read_report(r, raw)
+    model = _read_model(r, raw)
+    decisions = _read_decisions(r, raw)
+    if "model" in raw and "decisions" in raw:
+        r.problem(
+            "decisions",
+            "give either [model] (weights) or [decisions] (logged decisions, a decision-only "
+            "study), not both",
+        )
+    elif "model" not in raw and "decisions" not in raw:
+        r.problem(
+            "model",
+            "missing; give [model] (the classifier's weights) or [decisions] (logged decisions "
+            "of one or more models, for a decision-only study)",
+        )
+    stimuli = _read_stimuli(r, raw, needs_images="model" in raw)
+    factors = _read_factors(r, raw)
+    humans = _read_humans(r, raw)
+    analysis = _read_analysis(r, raw)
+
+    if (
+        model is not None
+        and stimuli is not None
+        and model.num_classes is not None
+        and stimuli.classes is not None
+        and len(stimuli.classes) != model.num_classes
+    ):
+        r.problem(
+            "model.num_classes",
+            f"is {model.num_classes} but stimuli.classes lists {len(stimuli.classes)} classes",
+        )
+
+    if r.problems:
+        raise ReportgenError(r.problems)
+    # no problems means every part was read
+    assert report is not None and stimuli is not None and factors is not None
+    assert analysis is not None
+    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=_json_default)
+    return Config(
+        path=path.resolve(),
+        report=report,
+        model=model,
+        stimuli=stimuli,
+        factors=factors,
+        humans=humans,
+        decisions=decisions,
+        analysis=analysis,
+        canonical=canonical,
+    )
+
+
+def _read_report(r: _Reader, raw: dict[str, Any]) -> ReportConfig | None:
+    sec = r.section(raw, "report")
+    if sec is None:
+        return None
+    title = r.text(sec, "report", "title")
+    period = r.text(sec, "report", "period", default="")
+    language = r.choice(sec, "report", "language", LANGUAGES, "en")
+    history = r.path(sec, "report", "history_db", default=None, kind="any")
+    if history is not None and history.is_dir():
+        r.problem("report.history_db", f"is a folder, expected a database file: {history}")
+    return ReportConfig(title=title, period=period, language=language, history_db=history)
+
+
+_CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _torchvision_archs() -> list[str]:
+    import torchvision.models  # here, not at import time: only model studies pay for it
+
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
+    sec = r.section(raw, "model")
+    if sec is None:
+        return None
+    arch = r.text(sec, "model", "arch")
+    route = None
+    if isinstance(arch, str):
+        if arch == "torchscript":
+            route = "torchscript"
+        elif ":" in arch:
+            route = "callable"
+            if not _CALLABLE.fullmatch(arch):
+                r.problem("model.arch", f"expected 'package.module:function', got {arch!r}")
+        else:
+            route = "torchvision"
+            names = _torchvision_archs()
+            if arch not in names:
+                r.problem(
+                    "model.arch",
+                    f"unknown torchvision architecture {arch!r}{_suggest(arch, names)}; "
+                    "or use 'torchscript' or 'package.module:function'",
+                )
+    weights = r.path(sec, "model", "weights", default=None)
+    if weights is None and "weights" not in sec and route in ("torchvision", "torchscript"):
+        what = "a TorchScript file" if route == "torchscript" else "a state dict (.pt)"
+        r.problem("model.weights", f"missing; expected {what}")
+    num_classes = r.integer(sec, "model", "num_classes", None, minimum=2)
+    if num_classes is None and "num_classes" not in sec and route == "torchvision":
+        r.problem("model.num_classes", "missing; a torchvision architecture needs the class count")
+
+    layers: Any = "auto"
+    if "layers" in sec:
+        value = sec["layers"]
+        if value != "auto":
+            if isinstance(value, str):
+                r.problem(
+                    "model.layers", f'must be "auto" or a list of module names, got {value!r}'
+                )
+            else:
+                layers = r.text_list(sec, "model", "layers", allow_single=False) or "auto"
+    trust = r.boolean(sec, "model", "trust_checkpoint", False)
+    batch_size = r.integer(sec, "model", "batch_size", 64, minimum=1, maximum=65536)
+    reduction = r.choice(sec, "model", "reduction", REDUCTIONS, "gap")
+    projection = r.choice(sec, "model", "projection", PROJECTIONS, "none")
+    projection_dim = r.integer(sec, "model", "projection_dim", None, minimum=1)
+    if projection in ("pca", "random") and "projection_dim" not in sec:
+        r.problem("model.projection_dim", f"missing; projection = '{projection}' needs a size")
+    if projection == "none" and "projection_dim" in sec:
+        r.problem(
+            "model.projection_dim", "only used with projection = 'pca' or 'random'; remove it"
+        )
+    return ModelConfig(
+        arch=arch,
+        weights=weights,
+        num_classes=num_classes,
+        layers=layers,
+        trust_checkpoint=trust,
+        batch_size=batch_size,
+        reduction=reduction,
+        projection=projection,
+        projection_dim=projection_dim,
+    )
+
+
+def _read_classes(r: _Reader, sec: dict[str, Any]) -> tuple[str, ...] | None:
+    """``classes``: a list of names, or a text file with one class name per line."""
+    if "classes" not in sec:
+        return None
+    value = sec["classes"]
+    if isinstance(value, str):
+        path = r.resolve(value, "stimuli.classes", "file")
+        if not path.is_file():
+            return None
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            r.problem("stimuli.classes", f"cannot read {path}: {err}")
+            return None
+        names = [line.strip() for line in lines if line.strip()]
+        where = f"stimuli.classes ({path})"
+        if len(names) < 2:
+            r.problem(where, f"needs at least 2 class names, one per line; found {len(names)}")
+            return None
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            r.problem(where, f"lists {', '.join(map(repr, dupes))} more than once")
+        return tuple(names)
+    names = r.text_list(sec, "stimuli", "classes", allow_single=False)
+    if names is not None and len(names) < 2:
+        r.problem("stimuli.classes", f"needs at least 2 classes, got {list(names)!r}")
+    return names
+
+
+def _read_stimuli(r: _Reader, raw: dict[str, Any], *, needs_images: bool) -> StimuliConfig | None:
+    sec = r.section(raw, "stimuli")
+    if sec is None:
+        return None
+    generator = None
+    if "generator" in sec:
+        name = r.choice(sec, "stimuli", "generator", GENERATORS, None)
+        params = sec.get("params", {})
+        if not isinstance(params, dict):
+            r.problem("stimuli.params", f"must be a table of generator settings, got {params!r}")
+            params = {}
+        given = [key for key in ("table", "images") if key in sec]
+        if given:
+            r.problem(
+                f"stimuli.{given[0]}",
+                "give either stimuli.table (and images) or stimuli.generator, not both",
+            )
+        if name is not None:
+            generator = GeneratorConfig(name=name, params=dict(params))
+        table = images = None
+    else:
+        if "params" in sec:
+            r.problem("stimuli.params", "only used with stimuli.generator; remove it")
+        table = r.path(sec, "stimuli", "table")
+        if table is not None and table.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            r.problem("stimuli.table", f"must be a .csv or .parquet file, got {table.name!r}")
+        if needs_images and "images" not in sec:
+            r.problem(
+                "stimuli.images", "missing; a [model] study needs the image folder to run the model"
+            )
+        images = r.path(sec, "stimuli", "images", default=None, kind="dir")
+    return StimuliConfig(
+        table=table,
+        images=images,
+        classes=_read_classes(r, sec),
+        categorical=r.text_list(sec, "stimuli", "categorical") or (),
+        continuous=r.text_list(sec, "stimuli", "continuous") or (),
+        generator=generator,
+    )
+
+
+def _read_factors(r: _Reader, raw: dict[str, Any]) -> dict[str, tuple[str, ...]] | None:
+    sec = r.section(raw, "factors")
+    if sec is None:
+        return None
+    if not sec:
+        r.problem("factors", 'needs at least one factor group, e.g. shape = ["shape_*"]')
+    groups: dict[str, tuple[str, ...]] = {}
+    for group in sec:
+        if not group.strip():
+            r.problem("factors", "a factor group needs a name")
+            continue
+        globs = r.text_list(sec, "factors", group)
+        if globs is not None:
+            groups[group] = globs
+    return groups
+
+
+def _read_humans(r: _Reader, raw: dict[str, Any]) -> HumansConfig | None:
+    sec = r.section(raw, "humans")
+    if sec is None:
+        return None
+    responses = r.path(sec, "humans", "responses")
+    simulated = r.boolean(sec, "humans", "simulated", False)
+    return None if responses is None else HumansConfig(responses=responses, simulated=simulated)
+
+
+def _read_decisions(r: _Reader, raw: dict[str, Any]) -> DecisionsConfig | None:
+    sec = r.section(raw, "decisions")
+    if sec is None:
+        return None
+    if "models" not in sec:
+        r.problem("decisions.models", "missing; expected a list of trials tables")
+        return None
+    names = r.text_list(sec, "decisions", "models")
+    if names is None:
+        return None
+    paths = tuple(r.resolve(n, f"decisions.models[{i}]", "file") for i, n in enumerate(names))
+    return DecisionsConfig(models=paths)
+
+
+def _read_analysis(r: _Reader, raw: dict[str, Any]) -> AnalysisConfig | None:
+    sec = r.section(raw, "analysis")
+    if sec is None:
+        return AnalysisConfig()
+
+    def alpha_check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 0.5:
+            return "must be a number between 0 and 0.5 (exclusive)"
+        return None
+
+    def bootstrap_rule(v: int) -> str | None:
+        return None if v == 0 or v >= 50 else "must be 0 (no intervals) or at least 50"
+
+    return AnalysisConfig(
+        permutations=r.integer(sec, "analysis", "permutations", 1000, minimum=100),
+        alpha=float(r.get(sec, "analysis", "alpha", alpha_check, 0.05)),
+        device=r.choice(sec, "analysis", "device", DEVICES, "auto", aliases={"gpu": "cuda"}),
+        seed=r.integer(sec, "analysis", "seed", 0, minimum=0),
+        bootstrap=r.integer(sec, "analysis", "bootstrap", 200, minimum=0, extra=bootstrap_rule),
+        layer_pcs=r.integer(sec, "analysis", "layer_pcs", 4, minimum=1, maximum=256),
+    )

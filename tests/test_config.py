@@ -1,0 +1,421 @@
+"""The study config: typed values, every problem at once as `file: section.key: reason`, a hash
+that ignores formatting, and the `validate` / `init` commands (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from reportgen.cli import app
+from reportgen.config import Config, config_hash, load_config
+from reportgen.errors import ReportgenError
+
+GOOD = """\
+[report]
+title = "Inspection model"
+period = "2026-Q4"
+language = "ja"
+
+[model]
+arch = "resnet18"
+weights = "models/model.pt"
+num_classes = 3
+layers = ["layer1", "layer4"]
+projection = "pca"
+projection_dim = 32
+
+[stimuli]
+table = "data/stimuli.csv"
+images = "data/images"
+
+[factors]
+shape = ["shape_*"]
+texture = "texture_*"
+
+[humans]
+responses = "data/panel.csv"
+
+[analysis]
+permutations = 200
+alpha = 0.01
+seed = 7
+"""
+
+DECISION_ONLY = (
+    GOOD.split("[model]")[0]
+    + """\
+[decisions]
+models = ["logs/a.csv", "logs/b.csv"]
+
+[stimuli]
+table = "data/stimuli.csv"
+
+[factors]
+shape = ["shape_*"]
+"""
+)
+
+
+def _files(root: Path) -> None:
+    """Empty files where GOOD points (the config checks existence; contents are checked later)."""
+    for name in (
+        "models/model.pt",
+        "data/stimuli.csv",
+        "data/panel.csv",
+        "logs/a.csv",
+        "logs/b.csv",
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("")
+    (root / "data/images").mkdir(exist_ok=True)
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    _files(tmp_path)
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_gives_typed_values_and_paths_relative_to_its_folder(tmp_path: Path) -> None:
+    cfg = load_config(_config(tmp_path, GOOD))
+    assert isinstance(cfg, Config) and not cfg.decision_only
+    assert cfg.report.language == "ja" and cfg.report.period == "2026-Q4"
+    assert cfg.model is not None and cfg.model.weights == tmp_path / "models" / "model.pt"
+    assert cfg.model.layers == ("layer1", "layer4") and cfg.model.projection_dim == 32
+    assert cfg.model.batch_size == 64 and cfg.model.trust_checkpoint is False  # defaults
+    assert cfg.stimuli.images == tmp_path / "data" / "images"
+    assert cfg.factors == {"shape": ("shape_*",), "texture": ("texture_*",)}
+    assert cfg.analysis.permutations == 200 and cfg.analysis.alpha == 0.01
+    assert cfg.analysis.device == "auto" and cfg.analysis.bootstrap == 200
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.analysis.seed = 1  # type: ignore[misc]
+
+
+def test_decision_only_config_has_no_model_and_needs_no_images(tmp_path: Path) -> None:
+    cfg = load_config(_config(tmp_path, DECISION_ONLY))
+    assert cfg.decision_only and cfg.model is None and cfg.stimuli.images is None
+    assert cfg.decisions is not None
+    assert cfg.decisions.models == (tmp_path / "logs/a.csv", tmp_path / "logs/b.csv")
+
+
+def test_generator_stimuli_pass_their_params_through(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'table = "data/stimuli.csv"\nimages = "data/images"',
+        'generator = "parts"\n\n[stimuli.params]\nn_per_type = 64\nsize = 96',
+    )
+    cfg = load_config(_config(tmp_path, text))
+    assert cfg.stimuli.generator is not None and cfg.stimuli.table is None
+    assert cfg.stimuli.generator.name == "parts"
+    assert dict(cfg.stimuli.generator.params) == {"n_per_type": 64, "size": 96}
+
+
+def _swap(old: str, new: str):
+    return lambda text: text.replace(old, new)
+
+
+# (edit of GOOD, the one problem expected after "study.toml: ")
+BAD_CONFIGS = [
+    pytest.param(
+        _swap("[analysis]", "[analisys]"),
+        "analisys: unknown section (did you mean 'analysis'?)",
+        id="section",
+    ),
+    pytest.param(
+        _swap("seed = 7", "seeds = 7"),
+        "analysis.seeds: unknown key (did you mean 'seed'?)",
+        id="key",
+    ),
+    pytest.param(
+        _swap("permutations = 200", "permutations = 10"),
+        "analysis.permutations: must be a whole number at least 100, got 10",
+        id="perm",
+    ),
+    pytest.param(
+        _swap("alpha = 0.01", "alpha = 0.7"),
+        "analysis.alpha: must be a number between 0 and 0.5 (exclusive), got 0.7",
+        id="alpha",
+    ),
+    pytest.param(
+        _swap("seed = 7", "seed = 1.5"),
+        "analysis.seed: must be a whole number at least 0, got 1.5",
+        id="seed",
+    ),
+    pytest.param(
+        _swap("seed = 7", 'device = "gpu"'),
+        "analysis.device: must be one of 'auto', 'cpu', 'cuda' (did you mean 'cuda'?), got 'gpu'",
+        id="device",
+    ),
+    pytest.param(
+        _swap('language = "ja"', 'language = "fr"'),
+        "report.language: must be one of 'en', 'ja', got 'fr'",
+        id="language",
+    ),
+    pytest.param(
+        _swap('title = "Inspection model"\n', ""),
+        "report.title: missing; expected text",
+        id="title",
+    ),
+    pytest.param(
+        _swap('arch = "resnet18"', 'arch = "resnet81"'),
+        "model.arch: unknown torchvision architecture 'resnet81' (did you mean "
+        "'resnet18'?); or use 'torchscript' or 'package.module:function'",
+        id="arch",
+    ),
+    pytest.param(
+        _swap("models/model.pt", "models/missing.pt"),
+        "model.weights: file not found: ",
+        id="weights",
+    ),
+    pytest.param(
+        _swap("projection_dim = 32\n", ""),
+        "model.projection_dim: missing; projection = 'pca' needs a size",
+        id="proj",
+    ),
+    pytest.param(
+        _swap("layers = [", "layers = 3 #"),
+        "model.layers: must be a list of non-empty texts, got 3",
+        id="layers",
+    ),
+    pytest.param(
+        _swap('"data/images"', '"data/stimuli.csv"'),
+        "stimuli.images: is a file, expected a folder: ",
+        id="images",
+    ),
+    pytest.param(
+        _swap('texture = "texture_*"', "texture = 3"),
+        "factors.texture: must be a list of non-empty texts, got 3",
+        id="factors",
+    ),
+    pytest.param(
+        _swap('images = "data/images"', 'images = "data/images"\ngenerator = "parts"'),
+        "stimuli.table: give either stimuli.table (and images) or stimuli.generator, not both",
+        id="generator",
+    ),
+    pytest.param(
+        _swap("[humans]", '[decisions]\nmodels = ["logs/a.csv"]\n[humans]'),
+        "decisions: give either [model] (weights) or [decisions]",
+        id="both",
+    ),
+    pytest.param(
+        lambda t: t.split("[model]")[0] + "[stimuli]" + t.split("[stimuli]")[1],
+        "model: missing; give [model] (the classifier's weights) or [decisions]",
+        id="neither",
+    ),
+    pytest.param(
+        _swap('images = "data/images"', 'images = "data/images"\nclasses = ["a", "b"]'),
+        "model.num_classes: is 3 but stimuli.classes lists 2 classes",
+        id="classes",
+    ),
+    pytest.param(
+        _swap("[humans]\n", '[humans]\nsimulated = "yes"\n'),
+        "humans.simulated: must be true or false, got 'yes'",
+        id="bool",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_CONFIGS)
+def test_each_config_mistake_is_named_as_file_section_key_reason(
+    tmp_path: Path, edit, message: str
+) -> None:
+    path = _config(tmp_path, edit(GOOD))
+    with pytest.raises(ReportgenError) as err:
+        load_config(path)
+    assert len(err.value.problems) == 1, err.value.problems
+    assert err.value.problems[0].startswith(f"{path}: {message}")
+
+
+def test_decisions_files_are_checked_one_by_one(tmp_path: Path) -> None:
+    path = _config(tmp_path, DECISION_ONLY.replace("logs/b.csv", "logs/c.csv"))
+    with pytest.raises(ReportgenError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: decisions.models[1]: file not found: {tmp_path / 'logs' / 'c.csv'}"
+    ]
+
+
+def test_every_config_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace("permutations = 200", "permutations = 10")
+        .replace('language = "ja"', 'language = "fr"')
+        .replace("[analysis]", "[analysis]\nbogus = 1")
+    )
+    path = _config(tmp_path, text)
+    with pytest.raises(ReportgenError) as err:
+        load_config(path)
+    keys = sorted(p.split(": ")[1] for p in err.value.problems)
+    assert keys == ["analysis.bogus", "analysis.permutations", "report.language"]
+
+
+def test_toml_syntax_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    path = _config(tmp_path, GOOD.replace('period = "2026-Q4"', "period = 2026-Q4"))
+    with pytest.raises(ReportgenError, match=r"study.toml: not valid TOML: .*line 3"):
+        load_config(path)
+
+
+def test_config_hash_ignores_comments_and_key_order_but_not_values(tmp_path: Path) -> None:
+    base = config_hash(load_config(_config(tmp_path, GOOD)))
+    reordered = GOOD.replace(
+        "permutations = 200\nalpha = 0.01", "alpha = 0.01 # risk\npermutations = 200"
+    )
+    assert config_hash(load_config(_config(tmp_path, "# note\n" + reordered))) == base
+    changed = config_hash(load_config(_config(tmp_path, GOOD.replace("seed = 7", "seed = 8"))))
+    assert changed != base and len(base) == 64
+
+
+# --------------------------------------------------------------------------------------------
+# The commands
+
+runner = CliRunner()
+STARTER_CLASSES = tuple(f"part-{k}" for k in range(8))  # the starter says num_classes = 8
+
+
+def _fill_starter_files(root: Path, n_per_class: int = 10) -> None:
+    """Put small valid files where the starter config points ("yours")."""
+    rng = np.random.default_rng(1)
+    n = n_per_class * len(STARTER_CLASSES)
+    (root / "data/images").mkdir(parents=True)
+    (root / "models").mkdir()
+    (root / "models/model.pt").write_bytes(b"weights are checked by the model adapter, not here")
+    table = pd.DataFrame(
+        {
+            "id": [f"p{i:03d}" for i in range(n)],
+            "image": [f"p{i:03d}.png" for i in range(n)],
+            "label": [STARTER_CLASSES[i % 8] for i in range(n)],
+            "condition": ["standard", "cue-conflict"] * (n // 2),
+            "shape_1": rng.normal(size=n),
+            "shape_2": rng.normal(size=n),
+            "texture_1": rng.normal(size=n),
+            "rotation": rng.uniform(0, 360, size=n),
+            "scale": rng.uniform(0.8, 1.2, size=n),
+            "light_x": rng.normal(size=n),
+        }
+    )
+    table.to_csv(root / "data/stimuli.csv", index=False)
+    for name in table["image"]:
+        Image.new("RGB", (4, 4), (90, 90, 90)).save(root / "data/images" / name)
+    panel = pd.DataFrame(
+        {
+            "observer": ["insp-1"] * n + ["insp-2"] * n,
+            "stimulus_id": list(table["id"]) * 2,
+            "response": list(table["label"]) * 2,
+        }
+    )
+    panel.to_csv(root / "data/panel.csv", index=False)
+
+
+def test_init_then_validate_lists_missing_files_then_passes_once_they_exist(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "study.toml"
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 0 and path.is_file()
+
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    for key in ("model.weights", "stimuli.table", "stimuli.images", "humans.responses"):
+        assert f"{path}: {key}: " in result.output
+
+    _fill_starter_files(tmp_path)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "80 stimuli" in out and "cue-conflict" in out and "standard" in out
+    assert "part-0, part-1" in out and "shape_1 (continuous)" in out
+    assert "resnet18" in out and "2 observer(s), 160 trials" in out
+    # nuisance has 3 columns, so 10 per class is enough (>= 2*3) but below the 30 recommended
+    assert "warning:" in out and "recommended" in out and "valid:" in out
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    path = tmp_path / "study.toml"
+    path.write_text("mine")
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 2 and "already exists; use --force" in result.output
+    assert path.read_text() == "mine"
+    assert runner.invoke(app, ["init", str(path), "--force"]).exit_code == 0
+    assert path.read_text().startswith("# reportgen study configuration")
+
+
+def test_validate_reports_every_input_problem_at_once_without_traceback(tmp_path: Path) -> None:
+    runner.invoke(app, ["init", str(tmp_path / "study.toml")])
+    _fill_starter_files(tmp_path)
+    table = pd.read_csv(tmp_path / "data/stimuli.csv").astype({"shape_2": object})
+    table.loc[3, "shape_2"] = "wide"
+    table.loc[5, "label"] = None
+    table.to_csv(tmp_path / "data/stimuli.csv", index=False)
+    (tmp_path / "data/images/p007.png").unlink()
+    result = runner.invoke(app, ["validate", str(tmp_path / "study.toml")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 3, result.output
+    assert "line 5 (id p003), column 'shape_2': 'wide' is not a number" in result.output
+    assert "line 7 (id p005), column 'label': missing value" in result.output
+    assert "line 9 (id p007), column 'image': image not found" in result.output
+
+
+def test_validate_checks_responses_and_sample_size_together(tmp_path: Path) -> None:
+    runner.invoke(app, ["init", str(tmp_path / "study.toml")])
+    _fill_starter_files(tmp_path, n_per_class=5)  # below the hard minimum of 10 per class
+    panel = pd.read_csv(tmp_path / "data/panel.csv")
+    panel.loc[0, "response"] = "part-9"
+    panel.to_csv(tmp_path / "data/panel.csv", index=False)
+    result = runner.invoke(app, ["validate", str(tmp_path / "study.toml")])
+    assert result.exit_code == 2
+    assert "class 'part-0' has 5 stimuli, fewer than the 10 per class the analysis" in result.output
+    assert "line 2, column 'response': 'part-9' is not in the class set" in result.output
+
+
+def test_validate_summarises_a_decision_only_study(tmp_path: Path) -> None:
+    _fill_starter_files(tmp_path)
+    panel = pd.read_csv(tmp_path / "data/panel.csv")
+    logs = panel.assign(observer=panel["observer"].str.replace("insp", "vendor-model"))
+    logs.to_csv(tmp_path / "logs.csv", index=False)
+    text = (Path(__file__).parents[1] / "reportgen" / "starter_config.toml").read_text()
+    model = text[text.index("[model]") : text.index("[stimuli]")]
+    text = text.replace(model, '[decisions]\nmodels = ["logs.csv"]\n\n')
+    text = text.replace('images = "data/images"', "")
+    (tmp_path / "study.toml").write_text(text)
+    (tmp_path / "data/images/p000.png").unlink()  # images are not needed without a model
+    result = runner.invoke(app, ["validate", str(tmp_path / "study.toml")])
+    assert result.exit_code == 0, result.output
+    assert "decision-only study" in result.output and "vendor-model-1" in result.output
+    assert "layer analysis needs the model weights" in result.output
+
+
+def test_validate_refuses_an_observer_id_shared_by_a_person_and_a_model_log(
+    tmp_path: Path,
+) -> None:
+    _fill_starter_files(tmp_path)
+    panel = pd.read_csv(tmp_path / "data/panel.csv")
+    panel.query("observer == 'insp-2'").to_csv(tmp_path / "logs.csv", index=False)
+    text = (Path(__file__).parents[1] / "reportgen" / "starter_config.toml").read_text()
+    model = text[text.index("[model]") : text.index("[stimuli]")]
+    (tmp_path / "study.toml").write_text(
+        text.replace(model, '[decisions]\nmodels = ["logs.csv"]\n')
+    )
+    result = runner.invoke(app, ["validate", str(tmp_path / "study.toml")])
+    assert result.exit_code == 2
+    assert "column 'observer': observer 'insp-2' also appears in" in result.output
+
+
+def test_validate_accepts_generated_stimuli_and_says_when_they_are_checked(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        'table = "data/stimuli.csv"\nimages = "data/images"', 'generator = "parts"'
+    ).replace('generator = "parts"', 'generator = "parts"\n[stimuli.params]\nseed = 3')
+    result = runner.invoke(app, ["validate", str(_config(tmp_path, text))])
+    assert result.exit_code == 0, result.output
+    assert "built-in 'parts' generator at run time" in result.output
+    bad = text.replace('generator = "parts"', 'generator = "part"')
+    result = runner.invoke(app, ["validate", str(_config(tmp_path, bad))])
+    assert result.exit_code == 2
+    assert "stimuli.generator: must be one of 'parts' (did you mean 'parts'?)" in result.output
