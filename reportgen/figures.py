@@ -1,0 +1,602 @@
+"""The report's figures, drawn from Findings (and past runs) only, labelled from the locale.
+
+One palette for the whole report, chosen so that its colours differ in lightness as well as
+hue; every series also differs by marker or hatch, so a greyscale print stays readable.
+Figures are PNG at print resolution, drawn with the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: figures are files, never windows
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from reportgen.errors import ReportgenError  # noqa: E402
+from reportgen.findings import Findings  # noqa: E402
+from reportgen.history import HistoryRow, row_from_findings  # noqa: E402
+from reportgen.narrative import (  # noqa: E402
+    Formatter,
+    drivers_of,
+    factor_entries,
+    group_entries,
+    kappa_of,
+    models_of,
+    pooled_humans_bias,
+    share_interval,
+)
+
+DPI = 300  # print resolution
+#: Dark blue, orange, sky blue, bluish green, reddish purple, vermilion, yellow: luminances
+#: spread from dark to light so neighbouring series stay apart in grey.
+PALETTE = ("#1f3b73", "#e69f00", "#7cc0e8", "#009e73", "#a2457e", "#d55e00", "#f0e442")
+HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+PEOPLE_LIGHT, PEOPLE_DARK = "#9a9a9a", "#333333"
+TEXT_WIDTH_IN = 6.7  # A4 text block
+
+
+def font_path() -> Path:
+    """IPAexGothic from the `matplotlib-fontja` package (found without importing it, because
+    importing it changes matplotlib's global font settings)."""
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        raise ReportgenError(
+            "the Japanese font package is missing: install it with "
+            "`.venv/bin/pip install matplotlib-fontja`"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
+    if not path.is_file():
+        raise ReportgenError(f"{path}: font file not found in matplotlib-fontja")
+    return path
+
+
+_FONT_ADDED: set[Path] = set()
+
+
+@contextmanager
+def _style(lang: str) -> Iterator[None]:
+    path = font_path()
+    if path not in _FONT_ADDED:
+        font_manager.fontManager.addfont(str(path))
+        _FONT_ADDED.add(path)
+    jp = font_manager.FontProperties(fname=str(path)).get_name()
+    families = [jp, "DejaVu Sans"] if lang == "ja" else ["DejaVu Sans", jp]
+    rc = {
+        "font.family": families,
+        "font.size": 8,
+        "axes.titlesize": 9,
+        "axes.labelsize": 8,
+        "legend.fontsize": 7,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "axes.unicode_minus": False,  # IPAexGothic lacks U+2212
+        "savefig.dpi": DPI,
+        "figure.dpi": 100,
+    }
+    with sns.axes_style("whitegrid"), plt.rc_context(rc):
+        yield
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return path
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _err(value: float, low: float, high: float) -> list[list[float]]:
+    if not (_finite(low) and _finite(high)):
+        return [[0.0], [0.0]]
+    return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
+
+
+def _group_index(f: Findings) -> dict[str, int]:
+    return {g: i for i, g in enumerate(f.study.groups)}
+
+
+def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, str]]) -> None:
+    """Share per factor group with interval whiskers: bars for one or two series, dots (one
+    marker per series) for more, where bars would crowd."""
+    gi = _group_index(f)
+    groups = list(f.study.groups)
+    dots = len(series) > 2
+    height = 0.8 / max(len(series), 1)
+    for si, (observer, label) in enumerate(series):
+        entries = {d.group: d for d in group_entries(drivers_of(f, observer))}
+        people = observer == "humans"
+        first = True
+        for g in groups:
+            d = entries.get(g)
+            if d is None:
+                continue
+            y = gi[g] + (si - (len(series) - 1) / 2) * height
+            low, high = share_interval(d)
+            if dots:
+                ax.errorbar(
+                    d.share,
+                    y,
+                    xerr=_err(d.share, low, high),
+                    capsize=1.5,
+                    elinewidth=0.8,
+                    fmt="D" if people else MARKERS[si % 7],
+                    markersize=4.5,
+                    color=PEOPLE_DARK if people else _colour(si),
+                    markerfacecolor=PEOPLE_LIGHT if people else _colour(si),
+                    markeredgecolor="#111111",
+                    markeredgewidth=0.5,
+                    label=label if first else None,
+                )
+            else:
+                k = si if len(series) > 1 else gi[g]
+                ax.barh(
+                    y,
+                    d.share,
+                    height=height * 0.9,
+                    color=PEOPLE_LIGHT if people else _colour(k),
+                    hatch=HATCHES[k % 7],
+                    edgecolor="#222222",
+                    linewidth=0.5,
+                    xerr=_err(d.share, low, high),
+                    error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#111111"},
+                    label=label if first else None,
+                )
+            first = False
+    ax.set_yticks(range(len(groups)), [fmt.group(g) for g in groups])
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(lambda x, _pos: fmt.pct(x))
+    ax.set_xlabel(fmt.t("figures.share_axis"))
+    if dots:
+        for k in range(len(groups) - 1):
+            ax.axhline(k + 0.5, color="#cccccc", linewidth=0.6)
+    if len(series) > 1:
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            fontsize=6.5 if len(series) > 4 else 7,
+        )
+
+
+def _series(f: Findings, fmt: Formatter, with_people: bool) -> list[tuple[str, str]]:
+    series = [(m, m) for m in models_of(f)]
+    if with_people and group_entries(drivers_of(f, "humans")):
+        series.append(
+            (
+                "humans",
+                fmt.t("people.panel_simulated" if f.study.humans_simulated else "people.panel"),
+            )
+        )
+    return series
+
+
+def drivers_summary(f: Findings, fmt: Formatter, path: Path) -> Path:
+    """Page 1's small figure: the model's driver shares with interval whiskers."""
+    series = _series(f, fmt, with_people=False)
+    n_groups = len(f.study.groups)
+    tall = 0.42 if len(series) == 1 else 0.62
+    fig, ax = plt.subplots(figsize=(4.6, 0.5 + tall * n_groups))
+    _share_bars(ax, f, fmt, series)
+    ax.set_title(fmt.t("figures.drivers_small_title"), loc="left")
+    return _save(fig, path)
+
+
+def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
+    """Group shares (model(s) and people) and, for one model, its strongest factors in bits."""
+    series = _series(f, fmt, with_people=True)
+    single = len(models_of(f)) == 1
+    factors = []
+    if single:
+        ds = drivers_of(f, models_of(f)[0])
+        for g in f.study.groups:
+            factors += factor_entries(ds, g)[:3]
+    cols = 2 if factors else 1
+    fig, axes = plt.subplots(
+        1,
+        cols,
+        figsize=(TEXT_WIDTH_IN, 0.9 + 0.45 * len(f.study.groups) * max(1, len(series) / 2)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1, 1.2][:cols]},
+    )
+    ax = axes[0, 0]
+    _share_bars(ax, f, fmt, series)
+    ax.set_title(fmt.t("figures.drivers_title"), loc="left")
+    if factors and len(series) > 1:  # the right panel needs the room: legend below instead
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=len(series), frameon=False)
+    if factors:
+        ax2 = axes[0, 1]
+        gi = _group_index(f)
+        factors = sorted(factors, key=lambda d: (gi.get(d.group, 0), -d.mi_bits))
+        for i, d in enumerate(factors):
+            k = gi.get(d.group, 0)
+            ax2.barh(
+                i,
+                d.mi_bits,
+                color=_colour(k),
+                hatch=HATCHES[k % 7],
+                edgecolor="#222222",
+                linewidth=0.5,
+                xerr=_err(d.mi_bits, d.ci_low, d.ci_high),
+                error_kw={"elinewidth": 0.9, "capsize": 2},
+                alpha=1.0 if d.significant else 0.35,
+            )
+        ax2.set_yticks(range(len(factors)), [d.name for d in factors])
+        ax2.invert_yaxis()
+        ax2.set_xlabel(fmt.t("figures.bits_axis"))
+        ax2.set_title(fmt.t("figures.factors_title"), loc="left")
+        handles = [
+            plt.Rectangle(
+                (0, 0),
+                1,
+                1,
+                facecolor=_colour(gi[g]),
+                hatch=HATCHES[gi[g] % 7],
+                edgecolor="#222222",
+                linewidth=0.5,
+                label=fmt.group(g),
+            )
+            for g in f.study.groups
+        ]
+        ax2.legend(handles=handles, loc="lower right", frameon=True)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def layers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
+    """Information per layer for each factor group (solid) and the part of it that reaches the
+    decision (dashed); open markers where the value is not significant."""
+    gi = _group_index(f)
+    depths = sorted({x.depth for x in f.layers})
+    names = {x.depth: x.layer for x in f.layers}
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN * 0.8, 2.8))
+    groups = list(dict.fromkeys(x.group for x in f.layers))
+    for g in groups:
+        k = gi.get(g, len(gi) + groups.index(g))
+        rows = sorted((x for x in f.layers if x.group == g), key=lambda x: x.depth)
+        xs = [x.depth for x in rows]
+        for attr, sig, style in (
+            ("mi_bits", "mi_significant", "-"),
+            ("redundancy_bits", "redundancy_significant", "--"),
+        ):
+            ys = [getattr(x, attr) for x in rows]
+            ax.plot(xs, ys, style, color=_colour(k), linewidth=1.4)
+            for x, y, row in zip(xs, ys, rows, strict=True):
+                filled = getattr(row, sig)
+                ax.plot(
+                    x,
+                    y,
+                    MARKERS[k % 7],
+                    markersize=5,
+                    color=_colour(k),
+                    markerfacecolor=_colour(k) if filled else "white",
+                    markeredgewidth=1.1,
+                )
+    ax.set_xticks(depths, [names[d] for d in depths])
+    ax.set_xlabel(fmt.t("figures.layer_axis"))
+    ax.set_ylabel(fmt.t("figures.bits_axis"))
+    ax.set_ylim(bottom=0)
+    ax.set_title(fmt.t("figures.layers_title"), loc="left")
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=_colour(gi.get(g, len(gi) + groups.index(g))),
+            marker=MARKERS[gi.get(g, len(gi) + groups.index(g)) % 7],
+            label=fmt.group(g),
+        )
+        for g in groups
+    ]
+    handles += [
+        Line2D([], [], color="#444444", linestyle="-", label=fmt.t("figures.layers_held")),
+        Line2D([], [], color="#444444", linestyle="--", label=fmt.t("figures.layers_reaches")),
+        Line2D(
+            [],
+            [],
+            color="#444444",
+            marker="o",
+            markerfacecolor="white",
+            linestyle="",
+            label=fmt.t("figures.not_significant"),
+        ),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
+    """Shape bias per observer (people as dots, models highlighted) and error consistency with
+    the human–human ceiling."""
+    models = models_of(f)
+    ceiling = kappa_of(f, "human-human")
+    kappas = [k for m in models if (k := kappa_of(f, m)) is not None]
+    cols = 2 if kappas else 1
+    fig, axes = plt.subplots(
+        1, cols, figsize=(TEXT_WIDTH_IN, max(2.2, 0.9 + 0.3 * (len(models) + 1))), squeeze=False
+    )
+    ax = axes[0, 0]
+    rows = [people, *models]
+    humans = [s for s in f.shape_bias if s.kind == "human"]
+    if humans:
+        sns.stripplot(
+            x=[s.shape_bias for s in humans],
+            y=[people] * len(humans),
+            order=rows,
+            ax=ax,
+            color=PEOPLE_LIGHT,
+            edgecolor=PEOPLE_DARK,
+            linewidth=0.6,
+            size=5,
+            jitter=0.15,
+            orient="h",
+        )
+    pooled = pooled_humans_bias(f)
+    if pooled is not None:
+        ax.axvline(pooled.shape_bias, color=PEOPLE_DARK, linestyle=":", linewidth=1.2)
+        ax.errorbar(
+            pooled.shape_bias,
+            0,
+            xerr=_err(pooled.shape_bias, pooled.ci_low, pooled.ci_high),
+            fmt="|",
+            color=PEOPLE_DARK,
+            markersize=12,
+            capsize=3,
+        )
+    for i, m in enumerate(models, start=1):
+        s = next((x for x in f.shape_bias if x.observer == m), None)
+        if s is None:
+            continue
+        ax.errorbar(
+            s.shape_bias,
+            i,
+            xerr=_err(s.shape_bias, s.ci_low, s.ci_high),
+            fmt=MARKERS[(i - 1) % 7],
+            color=_colour(i - 1),
+            markersize=6,
+            capsize=2,
+            markeredgecolor="#111111",
+        )
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(lambda x, _pos: fmt.pct(x))
+    ax.set_xlabel(fmt.t("figures.shape_bias_axis"))
+    ax.set_title(fmt.t("figures.shape_bias_title"), loc="left")
+    if kappas:
+        ax2 = axes[0, 1]
+        for i, k in enumerate(kappas):
+            ax2.barh(
+                i,
+                k.kappa,
+                color=_colour(i),
+                hatch=HATCHES[i % 7],
+                edgecolor="#222222",
+                linewidth=0.5,
+                xerr=_err(k.kappa, k.ci_low, k.ci_high),
+                error_kw={"elinewidth": 0.9, "capsize": 2},
+            )
+        if ceiling is not None and _finite(ceiling.kappa):
+            if _finite(ceiling.ci_low) and _finite(ceiling.ci_high):
+                ax2.axvspan(
+                    ceiling.ci_low,
+                    ceiling.ci_high,
+                    color=PEOPLE_LIGHT,
+                    alpha=0.35,
+                    hatch="..",
+                    linewidth=0,
+                )
+            ax2.axvline(
+                ceiling.kappa,
+                color=PEOPLE_DARK,
+                linestyle="--",
+                linewidth=1.2,
+                label=fmt.t("figures.ceiling_label", people=people),
+            )
+            ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
+        ax2.set_yticks(range(len(kappas)), [k.observer for k in kappas])
+        ax2.set_ylim(len(kappas) - 0.5, -0.5)
+        hi = max(
+            [k.ci_high for k in kappas if _finite(k.ci_high)]
+            + [ceiling.ci_high if ceiling and _finite(ceiling.ci_high) else 0.0, 0.1]
+        )
+        ax2.set_xlim(min(0.0, *[k.kappa for k in kappas if _finite(k.kappa)]), min(1.0, hi * 1.15))
+        ax2.set_xlabel(fmt.t("figures.kappa_axis"))
+        ax2.set_title(fmt.t("figures.kappa_title"), loc="left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
+    """Generalisation curves: probability of endpoint A's class along each morph continuum."""
+    morphs = list(dict.fromkeys(p.morph for p in f.morph_curves))
+    models = models_of(f)
+    humans = set(f.study.humans)
+    fig, axes = plt.subplots(
+        1, len(morphs), figsize=(TEXT_WIDTH_IN, 2.5), squeeze=False, sharey=True
+    )
+    for ax, morph in zip(axes[0], morphs, strict=True):
+        points = [p for p in f.morph_curves if p.morph == morph]
+        for obs in dict.fromkeys(p.observer for p in points):
+            curve = sorted((p for p in points if p.observer == obs), key=lambda p: p.level)
+            xs, ys = [p.level for p in curve], [p.p_a for p in curve]
+            if obs in models:
+                i = models.index(obs)
+                ax.plot(
+                    xs,
+                    ys,
+                    "-",
+                    marker=MARKERS[i % 7],
+                    color=_colour(i),
+                    linewidth=1.6,
+                    markersize=4,
+                    label=obs,
+                )
+            elif obs == "humans":
+                ax.plot(
+                    xs,
+                    ys,
+                    "--",
+                    marker="o",
+                    color=PEOPLE_DARK,
+                    linewidth=1.6,
+                    markersize=4,
+                    markerfacecolor="white",
+                    label=people,
+                )
+            elif obs in humans:
+                ax.plot(xs, ys, "-", color=PEOPLE_LIGHT, linewidth=0.7, alpha=0.8)
+        ax.set_title(
+            fmt.t(f"figures.morph_{morph.replace('-', '_')}")
+            if morph in ("shape-morph", "texture-morph")
+            else morph,
+            loc="left",
+        )
+        ax.set_xlabel(fmt.t("figures.morph_axis"))
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(0, 1)
+        ax.yaxis.set_major_formatter(lambda y, _pos: fmt.pct(y))
+    axes[0, 0].set_ylabel(fmt.t("figures.morph_p_axis"))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if any(p.observer in humans for p in f.morph_curves):
+        handles.append(Line2D([], [], color=PEOPLE_LIGHT, linewidth=0.7))
+        labels.append(fmt.t("figures.each_person"))
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncols=min(len(labels), 4),
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.08),
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def trend_figure(
+    f: Findings, fmt: Formatter, path: Path, history: list[HistoryRow], people: str
+) -> Path:
+    """Headline figures over periods: the headline model's shares, its shape bias and people's."""
+    rows = [*(h for h in history if h.study == f.study.name), row_from_findings(f)]
+    model = f.study.models[0]
+    labels = [fmt.period(r.period) for r in rows]
+    xs = list(range(len(rows)))
+    fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.5))
+    ax = axes[0]
+    gi = _group_index(f)
+    for g in f.study.groups:
+        k = gi[g]
+        pts = [
+            (x, r.models[model].shares.get(g))
+            for x, r in zip(xs, rows, strict=True)
+            if model in r.models
+        ]
+        pts = [(x, iv) for x, iv in pts if iv is not None]
+        if not pts:
+            continue
+        ax.errorbar(
+            [x for x, _ in pts],
+            [iv.value for _, iv in pts],
+            yerr=[
+                [max(iv.value - iv.low, 0) if _finite(iv.low) else 0 for _, iv in pts],
+                [max(iv.high - iv.value, 0) if _finite(iv.high) else 0 for _, iv in pts],
+            ],
+            marker=MARKERS[k % 7],
+            color=_colour(k),
+            capsize=2,
+            linewidth=1.4,
+            label=fmt.group(g),
+        )
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(lambda y, _pos: fmt.pct(y))
+    ax.set_title(fmt.t("figures.trend_shares_title", model=model), loc="left")
+    ax.legend(frameon=True, loc="best")
+    ax2 = axes[1]
+    pts = [
+        (x, r.models[model].shape_bias)
+        for x, r in zip(xs, rows, strict=True)
+        if model in r.models and r.models[model].shape_bias is not None
+    ]
+    if pts:
+        ax2.errorbar(
+            [x for x, _ in pts],
+            [iv.value for _, iv in pts],
+            marker=MARKERS[0],
+            color=_colour(0),
+            capsize=2,
+            label=model,
+            yerr=[
+                [max(iv.value - iv.low, 0) if _finite(iv.low) else 0 for _, iv in pts],
+                [max(iv.high - iv.value, 0) if _finite(iv.high) else 0 for _, iv in pts],
+            ],
+        )
+    hp = [
+        (x, r.humans_shape_bias)
+        for x, r in zip(xs, rows, strict=True)
+        if r.humans_shape_bias is not None
+    ]
+    if hp:
+        ax2.plot(
+            [x for x, _ in hp],
+            [iv.value for _, iv in hp],
+            "--",
+            marker="o",
+            color=PEOPLE_DARK,
+            markerfacecolor="white",
+            label=people,
+        )
+    ax2.set_ylim(0, 1)
+    ax2.yaxis.set_major_formatter(lambda y, _pos: fmt.pct(y))
+    ax2.set_title(fmt.t("figures.trend_shape_title"), loc="left")
+    if pts or hp:
+        ax2.legend(frameon=True, loc="best")
+    for a in axes:
+        a.set_xticks(xs, labels)
+        a.set_xlim(-0.5, len(xs) - 0.5)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def make_figures(
+    f: Findings,
+    strings: Mapping[str, Any],
+    figures_dir: Path,
+    history: list[HistoryRow] | None = None,
+) -> dict[str, Path]:
+    """Draw every figure the Findings support into `figures_dir`; returns name → PNG path."""
+    fmt = Formatter(strings)
+    lang = strings["meta"]["lang"]
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    people = fmt.t("people.panel_simulated" if f.study.humans_simulated else "people.panel")
+    out: dict[str, Path] = {}
+    with _style(lang):
+        if any(group_entries(drivers_of(f, m)) for m in models_of(f)):
+            out["drivers_summary"] = drivers_summary(f, fmt, figures_dir / "drivers_summary.png")
+            out["drivers"] = drivers_figure(f, fmt, figures_dir / "drivers.png")
+        if f.layers and not f.study.decision_only:
+            out["layers"] = layers_figure(f, fmt, figures_dir / "layers.png")
+        if f.shape_bias or f.error_consistency:
+            out["people"] = people_figure(f, fmt, figures_dir / "people.png", people)
+        if f.morph_curves:
+            out["morphs"] = morph_figure(f, fmt, figures_dir / "morphs.png", people)
+        if history and any(h.study == f.study.name for h in history):
+            out["trend"] = trend_figure(f, fmt, figures_dir / "trend.png", history, people)
+    return out

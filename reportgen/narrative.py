@@ -1,0 +1,1154 @@
+"""Findings → the report's sentences, in English or Japanese.
+
+Every sentence is a locale string (`templates/locale/{en,ja}.toml`) filled with numbers taken
+from one Finding; this module picks *which* string by the evidence rules of report-guide.md
+("Wording follows the evidence") and the traffic-light thresholds below. It computes no
+statistics: it only compares numbers the analyses already produced (estimates, intervals,
+p-values, sample sizes) against documented thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reportgen.errors import ReportgenError
+from reportgen.findings import Driver, ErrorConsistency, Findings, ShapeBias
+
+if TYPE_CHECKING:
+    from reportgen.history import HistoryRow
+    from reportgen.recommendations import Recommendation
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
+LOCALE_DIR = TEMPLATE_DIR / "locale"
+LANGUAGES = ("en", "ja")
+
+# ---- documented thresholds (shown to auditors in "Methods and data") -----------------------
+#: An information estimate whose interval stays above this many bits "excludes small effects".
+SMALL_EFFECT_BITS = 0.02
+#: An interval wider than this multiple of its estimate is "wide" (some evidence, not clear).
+WIDE_CI_RATIO = 1.0
+#: Gaussian-copula estimates need about 10 trials per dimension and class (methods.md 4.2).
+MIN_TRIALS_PER_DIM = 10
+#: Fewer cue-conflict trials than this with a cue-matching answer: too few for a shape bias.
+MIN_CONFLICT_TRIALS = 30
+#: A rate or kappa interval wider than this (in absolute units) is "wide".
+MAX_RATE_CI_WIDTH = 0.25
+#: Factor groups that should not matter to a decision (lighting, pose, position ...).
+NUISANCE_GROUPS = frozenset(
+    {"nuisance", "lighting", "light", "pose", "position", "background", "viewpoint", "camera"}
+)
+#: Traffic light 1 (drivers): share of significant nuisance information.
+NUISANCE_AMBER, NUISANCE_RED = 0.10, 0.25
+#: Traffic light 2 (people): |model − people| shape bias, and model kappa / human ceiling.
+SHAPE_GAP_AMBER, SHAPE_GAP_RED = 0.15, 0.40
+KAPPA_RATIO_AMBER, KAPPA_RATIO_RED = 0.70, 0.40
+
+
+# ---- strings and number formats ------------------------------------------------------------
+def load_strings(lang: str) -> dict[str, Any]:
+    """Read `templates/locale/<lang>.toml`: every reader-visible string of one language."""
+    if lang not in LANGUAGES:
+        raise ReportgenError(f"report language {lang!r}: choose one of {', '.join(LANGUAGES)}")
+    with open(LOCALE_DIR / f"{lang}.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+def lookup(strings: Mapping[str, Any], key: str) -> Any:
+    """A dotted key of the string table; a missing key is an error, never the key itself."""
+    node: Any = strings
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"locale string {key!r} is missing")
+        node = node[part]
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class Pct:
+    """A share or rate in [0, 1], shown as a percentage."""
+
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Bits:
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dec:
+    """A unitless number shown with two decimals (kappa)."""
+
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """A count, shown with thousands separators."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A factor-group id, shown by its plain-language name where the locale has one."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A range of values of one kind ("pct" or "dec"), e.g. over several models."""
+
+    low: float
+    high: float
+    kind: str = "pct"
+
+
+@dataclass(frozen=True, slots=True)
+class PStat:
+    """A corrected p-value written in a sentence: 'p < 0.001', 'p = 0.012'."""
+
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A study period such as '2026-Q4', written in the language's convention."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Several display names joined by the language's list separator."""
+
+    values: tuple[str, ...]
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, float | int) and math.isfinite(x)
+
+
+class Formatter:
+    """Number, date and name formats of one language; registered once as Jinja2 filters."""
+
+    def __init__(self, strings: Mapping[str, Any]) -> None:
+        self.s = strings
+
+    def t(self, key: str, **params: Any) -> str:
+        """The locale string `key` with `params` formatted for this language."""
+        text = lookup(self.s, key)
+        return text.format(**{k: self.value(v) for k, v in params.items()})
+
+    def value(self, v: Any) -> str:
+        match v:
+            case Pct(x):
+                return self.pct(x)
+            case Bits(x):
+                return self.bits(x)
+            case Dec(x):
+                return self.dec(x)
+            case Num(x):
+                return self.num(x)
+            case Group(g):
+                return self.group(g)
+            case Names(values):
+                return self.join(values)
+            case Range(low, high, kind):
+                show = self.pct if kind == "pct" else self.dec
+                return show(low) if show(low) == show(high) else self.interval(low, high, kind)
+            case PStat(p):
+                return self.pstat(p)
+            case Period(text):
+                return self.period(text)
+            case float():
+                return self.dec(v)
+            case int():
+                return self.num(v)
+        return str(v)
+
+    def pct(self, x: float | None) -> str:
+        """71%; one decimal below 10% (report-guide: no decimals unless below 10%)."""
+        if not _finite(x):
+            return self.s["format"]["missing"]
+        v = 100.0 * x
+        text = f"{v:.1f}" if 0 < abs(v) < 9.95 else f"{v:.0f}"
+        return self.s["format"]["percent"].format(v=text)
+
+    def num(self, n: int | float | None) -> str:
+        if not _finite(n):
+            return self.s["format"]["missing"]
+        return f"{int(round(n)):,}"
+
+    def bits(self, x: float | None) -> str:
+        return f"{x:.3f}" if _finite(x) else self.s["format"]["missing"]
+
+    def dec(self, x: float | None) -> str:
+        return f"{x:.2f}" if _finite(x) else self.s["format"]["missing"]
+
+    def pval(self, p: float | None) -> str:
+        if not _finite(p):
+            return self.s["format"]["missing"]
+        return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+    def pstat(self, p: float | None) -> str:
+        if not _finite(p):
+            return self.s["format"]["missing"]
+        return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+    def interval(self, low: float | None, high: float | None, kind: str = "pct") -> str:
+        fmt = {"pct": self.pct, "bits": self.bits, "dec": self.dec}[kind]
+        if not (_finite(low) and _finite(high)):
+            return self.s["format"]["missing"]
+        return self.s["format"]["range"].format(low=fmt(low), high=fmt(high))
+
+    def seconds(self, x: float) -> str:
+        return self.s["format"]["seconds"].format(v=f"{x:.1f}")
+
+    def date(self, iso: str) -> str:
+        """ISO 8601 date-time → '28 November 2026' / '2026年11月28日'."""
+        if not iso:
+            return self.s["format"]["missing"]
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        month = self.s["dates"]["months"][when.month - 1]
+        return self.s["dates"]["date"].format(
+            year=when.year, month=month, month_num=when.month, day=when.day
+        )
+
+    def period(self, text: str) -> str:
+        """'2026-Q4' → 'Q4 2026' / '2026年第4四半期'; '2026-11' → month form; else verbatim."""
+        parts = text.strip().upper().split("-")
+        if len(parts) == 2 and parts[0].isdigit() and len(parts[0]) == 4:
+            year, rest = parts
+            if rest.startswith("Q") and rest[1:] in {"1", "2", "3", "4"}:
+                return self.s["dates"]["quarter"].format(year=year, q=rest[1:])
+            if rest.isdigit() and 1 <= int(rest) <= 12:
+                month = self.s["dates"]["months"][int(rest) - 1]
+                return self.s["dates"]["month_period"].format(
+                    year=year, month=month, month_num=int(rest)
+                )
+        return text
+
+    def group(self, name: str) -> str:
+        # Group ids come from the user's config; the locale names the usual ones in plain words
+        # and any other group is shown under the name its owner gave it.
+        return self.s["groups"].get(name, name)
+
+    def join(self, items: Iterable[str]) -> str:
+        return self.s["format"]["list_sep"].join(items)
+
+    def count(self, n: int, unit: str) -> str:
+        key = f"units.{unit}_one" if n == 1 else f"units.{unit}"
+        return lookup(self.s, key).format(n=self.num(n))
+
+    def chance(self, p: float) -> str:
+        """A corrected p-value in plain words for page 1 ('less than 1 in 1,000')."""
+        if not _finite(p) or p >= 0.05:
+            return self.t("evidence.chance_easily")
+        return self.t("evidence.chance_rare", k=Num(_nice_round(1.0 / p)))
+
+
+def _nice_round(x: float) -> int:
+    """Round down to one significant figure, so '1 in 1,000' is never overstated."""
+    if x < 10:
+        return max(1, int(x))
+    scale = 10 ** int(math.floor(math.log10(x)))
+    return int(x // scale) * scale
+
+
+def _round_up_2sig(x: float) -> int:
+    if x <= 0:
+        return 0
+    scale = 10 ** max(int(math.floor(math.log10(x))) - 1, 0)
+    return int(math.ceil(x / scale) * scale)
+
+
+# ---- selecting the Findings a sentence speaks about -------------------------------------------
+def models_of(f: Findings) -> list[str]:
+    if not f.study.models:
+        raise ReportgenError("findings: study.models is empty; the report needs at least one model")
+    return list(f.study.models)
+
+
+def drivers_of(f: Findings, observer: str) -> list[Driver]:
+    """Drivers of one observer; a single-model study may leave the model's `observer` unset."""
+    single = len(f.study.models) == 1 and observer == f.study.models[0]
+    return [d for d in f.drivers if d.observer == observer or (single and d.observer is None)]
+
+
+def group_entries(drivers: Iterable[Driver]) -> list[Driver]:
+    """The factor groups' own entries, largest share first."""
+    return sorted((d for d in drivers if d.name == d.group), key=lambda d: -d.share)
+
+
+def factor_entries(drivers: Iterable[Driver], group: str) -> list[Driver]:
+    return sorted(
+        (d for d in drivers if d.group == group and d.name != d.group), key=lambda d: -d.mi_bits
+    )
+
+
+def is_nuisance(group: str) -> bool:
+    return group.lower() in NUISANCE_GROUPS
+
+
+def share_interval(d: Driver) -> tuple[float, float]:
+    """The share's interval, scaled from the interval of `mi_bits` (descriptive, like the share)."""
+    if not (_finite(d.mi_bits) and d.mi_bits > 0 and _finite(d.ci_low) and _finite(d.ci_high)):
+        return math.nan, math.nan
+    return d.share * max(d.ci_low, 0.0) / d.mi_bits, d.share * d.ci_high / d.mi_bits
+
+
+def shape_bias_of(f: Findings, observer: str) -> ShapeBias | None:
+    return next((s for s in f.shape_bias if s.observer == observer), None)
+
+
+def pooled_humans_bias(f: Findings) -> ShapeBias | None:
+    return next((s for s in f.shape_bias if s.kind == "humans"), None)
+
+
+def kappa_of(f: Findings, observer: str) -> ErrorConsistency | None:
+    return next((e for e in f.error_consistency if e.observer == observer), None)
+
+
+def headline_accuracy(f: Findings, observer: str) -> float | None:
+    """Accuracy on `standard` stimuli, else over all conditions (weighted by trials)."""
+    rows = [a for a in f.accuracy if a.observer == observer]
+    standard = [a for a in rows if a.condition == "standard"]
+    rows = standard or rows
+    total = sum(a.n for a in rows)
+    if not rows or total == 0:
+        return None
+    return sum(a.accuracy * a.n for a in rows) / total
+
+
+# ---- evidence ------------------------------------------------------------------------------
+CLEAR, SOME, NONE, TOO_FEW = "clear", "some", "none", "too_few"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How strongly the numbers support a claim, and how many more stimuli would settle it."""
+
+    level: str  # CLEAR, SOME, NONE or TOO_FEW
+    n_more: int | None = None  # extra stimuli (or trials) suggested; None when not applicable
+
+
+def more_for_width(n: int, width: float, target: float) -> int:
+    """Extra samples to shrink an interval of `width` to `target` (width ∝ 1/√N)."""
+    if not (_finite(width) and target > 0) or width <= target or n <= 0:
+        return 0
+    return _round_up_2sig(n * ((width / target) ** 2 - 1.0))
+
+
+def driver_evidence(d: Driver, f: Findings) -> Evidence:
+    """Classify one driver by report-guide's wording table, with the thresholds above."""
+    n = f.run.n_stimuli
+    dims = len(f.study.groups.get(d.group, [])) if d.name == d.group else 1
+    n_min = MIN_TRIALS_PER_DIM * max(dims, 1) * max(len(f.study.classes), 1)
+    if n < n_min:
+        return Evidence(TOO_FEW, n_min - n)
+    if not (_finite(d.ci_low) and _finite(d.ci_high) and _finite(d.mi_bits)):
+        return Evidence(TOO_FEW, None)
+    if not d.significant:
+        return Evidence(NONE)
+    width = d.ci_high - d.ci_low
+    target = WIDE_CI_RATIO * max(d.mi_bits, SMALL_EFFECT_BITS)
+    if d.ci_low >= SMALL_EFFECT_BITS and width <= target:
+        return Evidence(CLEAR)
+    return Evidence(SOME, more_for_width(n, width, target) or None)
+
+
+def rate_evidence(n: int, low: float, high: float) -> Evidence:
+    """A rate (shape bias) or kappa with its interval: precise, wide, or too few trials."""
+    if n < MIN_CONFLICT_TRIALS:
+        return Evidence(TOO_FEW, MIN_CONFLICT_TRIALS - n)
+    if not (_finite(low) and _finite(high)):
+        return Evidence(TOO_FEW, None)
+    width = high - low
+    if width > MAX_RATE_CI_WIDTH:
+        return Evidence(SOME, more_for_width(n, width, MAX_RATE_CI_WIDTH) or None)
+    return Evidence(CLEAR)
+
+
+def shape_bias_evidence(s: ShapeBias) -> Evidence:
+    return rate_evidence(s.n_shape + s.n_texture, s.ci_low, s.ci_high)
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    if not all(_finite(x) for x in (*a, *b)):
+        return True  # an unknown interval cannot show a difference
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+# ---- the narrative ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class KeyPoint:
+    number: int
+    heading: str
+    sentence: str
+    evidence: str
+    light: str  # "green", "amber", "red" or "grey"
+    light_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationText:
+    title: str
+    risk: str
+    action: str
+    evidence: str
+    plain: str  # page 1's evidence line, without jargon
+    effort: str
+    next_report: str
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    what: str
+    previous: str
+    current: str
+    moved: str  # "moved", "steady" or "no_interval" (locale word in `moved_label`)
+    moved_label: str
+
+
+@dataclass(slots=True)
+class Narrative:
+    """Everything the template shows as text; numbers in tables are formatted by filters."""
+
+    lang: str
+    analysed: str
+    notices: list[str]
+    key_points: list[KeyPoint]
+    drivers: list[str]
+    people: list[str]
+    network: list[str]
+    network_omitted: str | None
+    risks: list[str]
+    change: list[str]
+    change_rows: list[ChangeRow]
+    first_run: bool
+    recommendations: list[RecommendationText]
+    methods: list[tuple[str, str]]
+    glossary: list[tuple[str, str]]
+    people_label: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def people_label(f: Findings, fmt: Formatter) -> str:
+    return fmt.t("people.panel_simulated" if f.study.humans_simulated else "people.panel")
+
+
+def build_narrative(
+    f: Findings,
+    strings: Mapping[str, Any],
+    recommendations: list[Recommendation],
+    history: list[HistoryRow] | None,
+) -> Narrative:
+    """Turn Findings (plus rule-based recommendations and past runs) into the report's text."""
+    fmt = Formatter(strings)
+    models_of(f)
+    recs = [recommendation_text(r, fmt) for r in recommendations]
+    notices = []
+    if f.study.humans and f.study.humans_simulated:
+        notices.append(fmt.t("notices.simulated_panel"))
+    if f.study.decision_only:
+        notices.append(fmt.t("notices.decision_only"))
+    change, change_rows, first = change_section(f, history or [], fmt)
+    return Narrative(
+        lang=strings["meta"]["lang"],
+        analysed=analysed_line(f, fmt),
+        notices=notices,
+        key_points=[
+            key_point_drivers(f, fmt),
+            key_point_people(f, fmt),
+            key_point_risk(recommendations, recs, fmt),
+        ],
+        drivers=drivers_section(f, fmt),
+        people=people_section(f, fmt),
+        network=network_section(f, fmt),
+        network_omitted=fmt.t("network.omitted") if f.study.decision_only else None,
+        risks=risks_section(f, fmt),
+        change=change,
+        change_rows=change_rows,
+        first_run=first,
+        recommendations=recs,
+        methods=methods_rows(f, fmt),
+        glossary=[(g["term"], g["text"]) for g in strings["glossary"]["entries"]],
+        people_label=people_label(f, fmt),
+    )
+
+
+def analysed_line(f: Findings, fmt: Formatter) -> str:
+    models = models_of(f)
+    parts = [
+        fmt.count(len(f.study.classes), "classes"),
+        fmt.count(f.run.n_stimuli, "images"),
+    ]
+    if f.study.humans:
+        key = "people_simulated" if f.study.humans_simulated else "people"
+        parts.append(fmt.count(len(f.study.humans), key))
+    if len(models) == 1:
+        parts.append(fmt.t("summary.one_model", model=models[0]))
+    else:
+        parts.append(fmt.count(len(models), "models"))
+    return fmt.t("summary.analysed", items=Names(tuple(parts)))
+
+
+def _evidence_line(level: str, fmt: Formatter, **params: Any) -> str:
+    return fmt.t(f"evidence.{level}", **params)
+
+
+def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
+    models = models_of(f)
+    heading = fmt.t("summary.kp1_heading")
+    per_model = {m: group_entries(drivers_of(f, m)) for m in models}
+    if not any(per_model.values()):
+        text = fmt.t("summary.kp1_missing")
+        return KeyPoint(1, heading, text, "", "grey", fmt.t("lights.grey"))
+    if len(models) == 1:
+        groups = per_model[models[0]]
+        top = groups[0]
+        ev = driver_evidence(top, f)
+        others = Names(
+            tuple(
+                fmt.t("summary.share_item", group=Group(d.group), share=Pct(d.share))
+                for d in groups[1:]
+            )
+        )
+        if ev.level == TOO_FEW:
+            sentence = fmt.t("summary.kp1_too_few", n=Num(ev.n_more or 0))
+        elif ev.level == NONE:
+            sentence = fmt.t("summary.kp1_none", group=Group(top.group), share=Pct(top.share))
+        else:
+            key = "summary.kp1_clear" if ev.level == CLEAR else "summary.kp1_some"
+            sentence = fmt.t(key, group=Group(top.group), share=Pct(top.share))
+            key = "summary.kp1_with_others" if groups[1:] else "summary.kp1_alone"
+            sentence = fmt.t(key, first=sentence, others=others)
+        evidence = _evidence_line(
+            ev.level,
+            fmt,
+            n=fmt.count(f.run.n_stimuli, "images"),
+            chance=fmt.chance(top.p_value),
+        )
+        p_of_top = [top]
+    else:
+        tops = {m: g[0] for m, g in per_model.items() if g}
+        counts: dict[str, int] = {}
+        for d in tops.values():
+            counts[d.group] = counts.get(d.group, 0) + 1
+        lead = max(counts, key=lambda g: counts[g])
+        shares = [d.share for g in per_model.values() for d in g if d.group == lead]
+        sig = sum(1 for g in per_model.values() for d in g if d.group == lead and d.significant)
+        levels = [driver_evidence(d, f).level for d in tops.values() if d.group == lead]
+        level = CLEAR if levels and all(x == CLEAR for x in levels) else (SOME if sig else NONE)
+        key = {CLEAR: "summary.kpm_clear", SOME: "summary.kpm_some", NONE: "summary.kpm_none"}
+        sentence = fmt.t(
+            key.get(level, "summary.kpm_none"),
+            k=Num(counts[lead]),
+            m=Num(len(models)),
+            group=Group(lead),
+            low=Pct(min(shares)),
+            high=Pct(max(shares)),
+        )
+        evidence = _evidence_line(
+            level,
+            fmt,
+            n=fmt.count(f.run.n_stimuli, "images"),
+            chance=fmt.t("evidence.significant_in", k=Num(sig), m=Num(len(models))),
+        )
+        p_of_top = [d for d in tops.values()]
+    light = drivers_light(f)
+    del p_of_top
+    return KeyPoint(1, heading, sentence, evidence, light, fmt.t(f"lights.{light}"))
+
+
+def nuisance_share(f: Findings, model: str) -> float:
+    """Summed share of significant nuisance groups for one model."""
+    return sum(
+        d.share
+        for d in group_entries(drivers_of(f, model))
+        if is_nuisance(d.group) and d.significant
+    )
+
+
+def drivers_light(f: Findings) -> str:
+    """Red: a nuisance group leads, or significant nuisance share ≥ NUISANCE_RED; amber: ≥
+    NUISANCE_AMBER or the lead driver is not clearly established; green otherwise."""
+    worst = "green"
+    for m in models_of(f):
+        groups = group_entries(drivers_of(f, m))
+        if not groups:
+            return "grey"
+        share = nuisance_share(f, m)
+        top = groups[0]
+        if (is_nuisance(top.group) and top.significant) or share >= NUISANCE_RED:
+            return "red"
+        if share >= NUISANCE_AMBER or driver_evidence(top, f).level != CLEAR:
+            worst = "amber"
+    return worst
+
+
+def people_light(f: Findings) -> str:
+    """Grey without people; red: shape-bias gap ≥ SHAPE_GAP_RED or kappa below
+    KAPPA_RATIO_RED of the human ceiling; amber: ≥ SHAPE_GAP_AMBER or < KAPPA_RATIO_AMBER."""
+    if not f.study.humans:
+        return "grey"
+    humans = pooled_humans_bias(f)
+    ceiling = kappa_of(f, "human-human")
+    light = "green"
+    for m in models_of(f):
+        sb = shape_bias_of(f, m)
+        if humans and sb and _finite(sb.shape_bias) and _finite(humans.shape_bias):
+            gap = abs(sb.shape_bias - humans.shape_bias)
+            if gap >= SHAPE_GAP_RED:
+                return "red"
+            if gap >= SHAPE_GAP_AMBER:
+                light = "amber"
+        k = kappa_of(f, m)
+        if k and ceiling and _finite(k.kappa) and _finite(ceiling.kappa) and ceiling.kappa > 0:
+            ratio = k.kappa / ceiling.kappa
+            if ratio < KAPPA_RATIO_RED:
+                return "red"
+            if ratio < KAPPA_RATIO_AMBER:
+                light = "amber"
+    return light
+
+
+def key_point_people(f: Findings, fmt: Formatter) -> KeyPoint:
+    heading = fmt.t("summary.kp2_heading")
+    light = people_light(f)
+    if not f.study.humans:
+        return KeyPoint(
+            2, heading, fmt.t("summary.kp2_no_people"), "", "grey", fmt.t("lights.grey")
+        )
+    models = models_of(f)
+    humans = pooled_humans_bias(f)
+    model_sb = [s for m in models if (s := shape_bias_of(f, m))]
+    agreements = [a for a in f.decision_agreement if a.observer in models]
+    parts = []
+    if humans and model_sb:
+        if len(models) == 1:
+            parts.append(
+                fmt.t(
+                    "summary.kp2_shape",
+                    people=Pct(humans.shape_bias),
+                    model=Pct(model_sb[0].shape_bias),
+                )
+            )
+        else:
+            values = [s.shape_bias for s in model_sb]
+            parts.append(
+                fmt.t(
+                    "summary.kpm2_shape",
+                    people=Pct(humans.shape_bias),
+                    m=Num(len(model_sb)),
+                    low=Pct(min(values)),
+                    high=Pct(max(values)),
+                )
+            )
+    else:
+        hd = group_entries(drivers_of(f, "humans"))
+        md = group_entries(drivers_of(f, models[0]))
+        if hd and md:
+            parts.append(
+                fmt.t(
+                    "summary.kp2_drivers",
+                    people_group=Group(hd[0].group),
+                    people_share=Pct(hd[0].share),
+                    model_group=Group(md[0].group),
+                    model_share=Pct(md[0].share),
+                )
+            )
+    if agreements:
+        if len(agreements) == 1:
+            a = agreements[0]
+            parts.append(fmt.t("summary.kp2_agree", agree=Pct(a.agreement), chance=Pct(a.chance)))
+        else:
+            values = [a.agreement for a in agreements]
+            parts.append(fmt.t("summary.kpm2_agree", low=Pct(min(values)), high=Pct(max(values))))
+    if not parts:
+        parts.append(fmt.t("summary.kp2_missing"))
+    sentence = fmt.t("format.sentence_join").join(parts)
+    # Evidence: do the model's and people's intervals separate?
+    level = NONE if humans and model_sb else "drivers"
+    if humans and model_sb:
+        separated = [
+            not intervals_overlap((s.ci_low, s.ci_high), (humans.ci_low, humans.ci_high))
+            for s in model_sb
+        ]
+        evs = [shape_bias_evidence(s).level for s in [*model_sb, humans]]
+        if TOO_FEW in evs:
+            level = TOO_FEW
+        elif all(separated):
+            level = CLEAR if all(e == CLEAR for e in evs) else SOME
+        elif any(separated):
+            level = SOME
+    evidence = fmt.t(
+        f"evidence.people_{level}",
+        people=fmt.count(
+            len(f.study.humans), "people_simulated" if f.study.humans_simulated else "people"
+        ),
+        n=fmt.count(humans.n_shape + humans.n_texture if humans else 0, "trials"),
+    )
+    return KeyPoint(2, heading, sentence, evidence, light, fmt.t(f"lights.{light}"))
+
+
+SEVERITY_LIGHT = {"high": "red", "medium": "amber", "low": "green", "info": "green"}
+
+
+def key_point_risk(
+    recs: list[Recommendation], texts: list[RecommendationText], fmt: Formatter
+) -> KeyPoint:
+    heading = fmt.t("summary.kp3_heading")
+    acting = [(r, t) for r, t in zip(recs, texts, strict=True) if r.severity != "info"]
+    if not acting:
+        return KeyPoint(
+            3,
+            heading,
+            fmt.t("summary.kp3_none"),
+            fmt.t("summary.kp3_none_evidence"),
+            "green",
+            fmt.t("lights.green"),
+        )
+    rec, text = acting[0]  # recommend() returns them most severe first
+    sentence = fmt.t("summary.kp3", risk=text.risk, action=text.action)
+    light = SEVERITY_LIGHT[rec.severity]
+    return KeyPoint(3, heading, sentence, text.plain, light, fmt.t(f"lights.{light}"))
+
+
+def recommendation_text(r: Recommendation, fmt: Formatter) -> RecommendationText:
+    base = f"rules.{r.rule}"
+    return RecommendationText(
+        title=fmt.t(f"{base}.title", **r.params),
+        risk=fmt.t(f"{base}.risk", **r.params),
+        action=fmt.t(f"{base}.action", **r.params),
+        evidence=fmt.t(f"{base}.evidence", **r.params),
+        plain=fmt.t(f"{base}.plain", **r.params),
+        effort=fmt.t(f"effort.{r.effort}"),
+        next_report=fmt.t(f"{base}.next", **r.params),
+        severity=fmt.t(f"severity.{r.severity}"),
+    )
+
+
+def _driver_sentence(d: Driver, f: Findings, fmt: Formatter, prefix: str) -> str:
+    ev = driver_evidence(d, f)
+    params = dict(
+        name=Group(d.name) if d.name == d.group else d.name,
+        share=Pct(d.share),
+        bits=Bits(d.mi_bits),
+        p=PStat(d.p_value),
+        n=Num(ev.n_more or 0),
+    )
+    return fmt.t(f"{prefix}_{ev.level}", **params)
+
+
+def drivers_section(f: Findings, fmt: Formatter) -> list[str]:
+    out = [fmt.t("drivers.intro")]
+    models = models_of(f)
+    if len(models) > 1:
+        # Several models: one summary sentence; the table below lists every model.
+        out.append(key_point_drivers(f, fmt).sentence)
+    else:
+        ds = drivers_of(f, models[0])
+        groups = group_entries(ds)
+        if groups:
+            out.append(_driver_sentence(groups[0], f, fmt, "drivers.lead"))
+        for g in groups:
+            top = factor_entries(ds, g.group)[:2]
+            if top:
+                items = tuple(
+                    fmt.t("drivers.factor_item", name=d.name, share=Pct(d.share)) for d in top
+                )
+                out.append(fmt.t("drivers.within", group=Group(g.group), items=Names(items)))
+    out.append(fmt.t("drivers.varied", groups=Names(tuple(fmt.group(g) for g in f.study.groups))))
+    return out
+
+
+def people_section(f: Findings, fmt: Formatter) -> list[str]:
+    if not f.study.humans:
+        return [fmt.t("people.none")]
+    out = []
+    if f.study.humans_simulated:
+        out.append(fmt.t("notices.simulated_panel"))
+    models = models_of(f)
+    if len(models) > 1:
+        out += _people_several(f, fmt, models)
+    else:
+        out += _people_one(f, fmt, models[0])
+    hd = group_entries(drivers_of(f, "humans"))
+    md = group_entries(drivers_of(f, models[0]))
+    if hd and md and len(models) == 1:
+        out.append(
+            fmt.t(
+                "people.factors",
+                people_group=Group(hd[0].group),
+                people_share=Pct(hd[0].share),
+                model_group=Group(md[0].group),
+                model_share=Pct(md[0].share),
+            )
+        )
+    return out
+
+
+def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
+    out = []
+    humans = pooled_humans_bias(f)
+    ceiling = kappa_of(f, "human-human")
+    sb = shape_bias_of(f, m)
+    if humans and sb:
+        ev = shape_bias_evidence(sb)
+        differ = not intervals_overlap((sb.ci_low, sb.ci_high), (humans.ci_low, humans.ci_high))
+        key = "people.shape_differ" if differ else "people.shape_same"
+        if ev.level == TOO_FEW:
+            key = "people.shape_too_few"
+        out.append(
+            fmt.t(
+                key,
+                model=m,
+                model_sb=Pct(sb.shape_bias),
+                model_ci=fmt.interval(sb.ci_low, sb.ci_high),
+                people_sb=Pct(humans.shape_bias),
+                people_ci=fmt.interval(humans.ci_low, humans.ci_high),
+                n=Num(sb.n_shape + sb.n_texture),
+                more=Num(ev.n_more or 0),
+            )
+        )
+    k = kappa_of(f, m)
+    if k and ceiling and _finite(k.kappa):
+        out.append(
+            fmt.t(
+                "people.kappa_below" if _kappa_below(k, ceiling) else "people.kappa_near",
+                model=m,
+                kappa=Dec(k.kappa),
+                kappa_ci=fmt.interval(k.ci_low, k.ci_high, "dec"),
+                ceiling=Dec(ceiling.kappa),
+                ceiling_ci=fmt.interval(ceiling.ci_low, ceiling.ci_high, "dec"),
+            )
+        )
+    for a in f.decision_agreement:
+        if a.observer == m:
+            out.append(fmt.t("people.agree", model=m, agree=Pct(a.agreement), chance=Pct(a.chance)))
+    for s in f.shared_information:
+        if s.observer == m:
+            out.append(
+                fmt.t(
+                    "people.shared_sig" if s.significant else "people.shared_none",
+                    model=m,
+                    group=Group(s.group),
+                    bits=Bits(s.redundancy_bits),
+                    p=PStat(s.p_value),
+                )
+            )
+    return out
+
+
+def _kappa_below(k: ErrorConsistency, ceiling: ErrorConsistency) -> bool:
+    """The model's interval lies wholly below the people's own (human–human) interval."""
+    return _finite(ceiling.ci_low) and _finite(k.ci_high) and k.ci_high < ceiling.ci_low
+
+
+def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]:
+    """Several models: ranges over models and counts, not one sentence per model."""
+    out = []
+    m = Num(len(models))
+    humans = pooled_humans_bias(f)
+    sbs = [s for x in models if (s := shape_bias_of(f, x))]
+    if humans and sbs:
+        differ = sum(
+            not intervals_overlap((s.ci_low, s.ci_high), (humans.ci_low, humans.ci_high))
+            for s in sbs
+        )
+        out.append(
+            fmt.t(
+                "people.m_shape",
+                people_sb=Pct(humans.shape_bias),
+                people_ci=fmt.interval(humans.ci_low, humans.ci_high),
+                low=Pct(min(s.shape_bias for s in sbs)),
+                high=Pct(max(s.shape_bias for s in sbs)),
+                k=Num(differ),
+                m=Num(len(sbs)),
+            )
+        )
+    ceiling = kappa_of(f, "human-human")
+    ks = [k for x in models if (k := kappa_of(f, x)) and _finite(k.kappa)]
+    if ks and ceiling:
+        out.append(
+            fmt.t(
+                "people.m_kappa",
+                low=Dec(min(k.kappa for k in ks)),
+                high=Dec(max(k.kappa for k in ks)),
+                ceiling=Dec(ceiling.kappa),
+                ceiling_ci=fmt.interval(ceiling.ci_low, ceiling.ci_high, "dec"),
+                k=Num(sum(_kappa_below(k, ceiling) for k in ks)),
+                m=Num(len(ks)),
+            )
+        )
+    agree = [a for a in f.decision_agreement if a.observer in models]
+    if agree:
+        out.append(
+            fmt.t(
+                "people.m_agree",
+                low=Pct(min(a.agreement for a in agree)),
+                high=Pct(max(a.agreement for a in agree)),
+                chance=Pct(max(a.chance for a in agree)),
+            )
+        )
+    for group in dict.fromkeys(s.group for s in f.shared_information):
+        rows = [s for s in f.shared_information if s.group == group and s.observer in models]
+        out.append(
+            fmt.t(
+                "people.m_shared",
+                group=Group(group),
+                k=Num(sum(s.significant for s in rows)),
+                m=m,
+                low=Bits(min(s.redundancy_bits for s in rows)),
+                high=Bits(max(s.redundancy_bits for s in rows)),
+            )
+        )
+    return out
+
+
+def network_section(f: Findings, fmt: Formatter) -> list[str]:
+    if f.study.decision_only or not f.layers:
+        return []
+    depths = sorted({x.depth for x in f.layers})
+    names = {x.depth: x.layer for x in f.layers}
+    last = depths[-1]
+    out = [fmt.t("network.intro", n=Num(len(depths)))]
+    for group in dict.fromkeys(x.group for x in f.layers):
+        rows = sorted((x for x in f.layers if x.group == group), key=lambda x: x.depth)
+        present = [x for x in rows if x.mi_significant]
+        reaches = [x for x in rows if x.redundancy_significant]
+        if not present:
+            out.append(fmt.t("network.group_absent", group=Group(group)))
+            continue
+        end = rows[-1]
+        frac = end.redundancy_bits / end.mi_bits if end.mi_bits > 0 else math.nan
+        key = "network.group_little" if (not reaches or frac < 0.25) else "network.group_much"
+        out.append(
+            fmt.t(
+                key,
+                group=Group(group),
+                first=names[present[0].depth],
+                stage=Num(present[0].depth + 1),
+                stages=Num(len(depths)),
+                frac=Pct(frac),
+                reach=names[reaches[0].depth] if reaches else "",
+            )
+        )
+        if reaches and all(x.depth == last for x in reaches):
+            out.append(fmt.t("network.only_last", group=Group(group), layer=names[last]))
+    return out
+
+
+def risks_section(f: Findings, fmt: Formatter) -> list[str]:
+    out = []
+    nuisance_seen = False
+    for m in models_of(f):
+        ds = drivers_of(f, m)
+        for g in group_entries(ds):
+            if not is_nuisance(g.group):
+                continue
+            nuisance_seen = True
+            items = factor_entries(ds, g.group) or [g]
+            for d in items:
+                s = _driver_sentence(d, f, fmt, "risks.nuisance")
+                out.append(
+                    fmt.t("risks.with_model", model=m, text=s) if len(models_of(f)) > 1 else s
+                )
+    if not nuisance_seen:
+        out.append(fmt.t("risks.no_nuisance"))
+    for c in f.warnings:
+        out.append(caveat_sentence(c.code, c.detail, fmt))
+    for m in models_of(f):
+        for g in group_entries(drivers_of(f, m))[:1]:
+            ev = driver_evidence(g, f)
+            if ev.level == TOO_FEW:
+                out.append(fmt.t("risks.small_sample", n=Num(ev.n_more or 0)))
+    if f.study.humans and f.study.humans_simulated:
+        out.append(fmt.t("notices.simulated_panel"))
+    return out
+
+
+def caveat_sentence(code: str, detail: Mapping[str, Any], fmt: Formatter) -> str:
+    """The locale sentence for a caveat code; a code the locale does not know is still shown,
+    with its details, rather than dropped."""
+    table = fmt.s["caveats"]
+    if code in table:
+        try:
+            return table[code].format(**{k: _detail_value(v, fmt) for k, v in detail.items()})
+        except (KeyError, IndexError):
+            pass  # the detail lacks a field the sentence names: fall through to the plain form
+    items = Names(tuple(f"{k} = {_detail_value(v, fmt)}" for k, v in detail.items()))
+    return fmt.t("caveats_generic.text", code=code, detail=items)
+
+
+def _detail_value(v: Any, fmt: Formatter) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return fmt.num(v)
+    if isinstance(v, float):
+        return fmt.dec(v)
+    if isinstance(v, list | tuple):
+        return fmt.join(str(x) for x in v)
+    return str(v)
+
+
+def change_section(
+    f: Findings, history: list[HistoryRow], fmt: Formatter
+) -> tuple[list[str], list[ChangeRow], bool]:
+    """Compare with the previous run of the same study; an earlier value outside the current
+    interval counts as 'moved beyond its CI'."""
+    from reportgen.history import row_from_findings
+
+    previous = [h for h in history if h.study == f.study.name]
+    if not previous:
+        return [fmt.t("change.first_run")], [], True
+    prev = previous[-1]
+    cur = row_from_findings(f)
+    out = [fmt.t("change.compared", period=fmt.period(prev.period), date=fmt.date(prev.created_at))]
+    if (prev.model_fingerprint or "") != (cur.model_fingerprint or ""):
+        out.append(
+            fmt.t(
+                "change.fingerprint_changed",
+                before=(prev.model_fingerprint or "–")[:12],
+                after=(cur.model_fingerprint or "–")[:12],
+            )
+        )
+    else:
+        out.append(fmt.t("change.fingerprint_same"))
+    rows: list[ChangeRow] = []
+    moved_names = []
+    for model, now in cur.models.items():
+        before = prev.models.get(model)
+        if before is None:
+            continue
+        tag = f"{model} · " if len(cur.models) > 1 else ""
+        if before.top_driver and now.top_driver and before.top_driver != now.top_driver:
+            out.append(
+                fmt.t(
+                    "change.top_changed",
+                    model=model,
+                    before=Group(before.top_driver),
+                    after=Group(now.top_driver),
+                )
+            )
+        for g, iv in now.shares.items():
+            if g in before.shares:
+                label = tag + fmt.t("change.share_of", group=Group(g))
+                rows.append(_change_row(label, before.shares[g].value, iv, fmt, "pct"))
+        if now.shape_bias and before.shape_bias:
+            label = tag + fmt.t("change.shape_bias")
+            rows.append(_change_row(label, before.shape_bias.value, now.shape_bias, fmt, "pct"))
+        if now.kappa and before.kappa:
+            label = tag + fmt.t("change.kappa")
+            rows.append(_change_row(label, before.kappa.value, now.kappa, fmt, "dec"))
+        if now.accuracy is not None and before.accuracy is not None:
+            label = tag + fmt.t("change.accuracy")
+            rows.append(
+                ChangeRow(
+                    label,
+                    fmt.pct(before.accuracy),
+                    fmt.pct(now.accuracy),
+                    "no_interval",
+                    fmt.t("change.state_no_interval"),
+                )
+            )
+    moved_names = [r.what for r in rows if r.moved == "moved"]
+    if moved_names:
+        out.append(fmt.t("change.moved", items=Names(tuple(moved_names))))
+    else:
+        out.append(fmt.t("change.nothing_moved"))
+    return out, rows, False
+
+
+def _change_row(label: str, before: float, now: Any, fmt: Formatter, kind: str) -> ChangeRow:
+    show = fmt.pct if kind == "pct" else fmt.dec
+    if _finite(now.low) and _finite(now.high) and _finite(before):
+        moved = "moved" if not (now.low <= before <= now.high) else "steady"
+    else:
+        moved = "no_interval"
+    return ChangeRow(label, show(before), show(now.value), moved, fmt.t(f"change.state_{moved}"))
+
+
+def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
+    s, r = f.study, f.run
+    t = fmt.t
+    rows = [
+        (t("methods.study"), f"{s.title} ({s.name})"),
+        (t("methods.period"), fmt.period(s.period)),
+        (
+            t("methods.stimuli"),
+            fmt.join(f"{c}: {fmt.num(n)}" for c, n in s.conditions.items())
+            + t("methods.total", n=Num(r.n_stimuli), trials=Num(r.n_trials)),
+        ),
+        (t("methods.classes"), fmt.join(s.classes)),
+        (
+            t("methods.factors"),
+            "; ".join(f"{fmt.group(g)}: {fmt.join(cols)}" for g, cols in s.groups.items()),
+        ),
+        (t("methods.models"), fmt.join(s.models)),
+        (t("methods.fingerprint"), r.model_fingerprint or t("methods.no_fingerprint")),
+    ]
+    if f.layers:
+        layers = dict.fromkeys(x.layer for x in sorted(f.layers, key=lambda x: x.depth))
+        rows.append((t("methods.layers"), fmt.join(layers)))
+    else:
+        rows.append((t("methods.layers"), t("network.omitted")))
+    if s.humans:
+        label = t("methods.observers_simulated" if s.humans_simulated else "methods.observers")
+        rows.append((label, fmt.join(s.humans)))
+    estimators = sorted({d.estimator for d in f.drivers if d.estimator})
+    measures = sorted({x.measure for x in f.layers} | {x.measure for x in f.shared_information})
+    rows += [
+        (t("methods.estimators"), fmt.join(estimators) or t("methods.not_recorded")),
+        (t("methods.redundancy"), fmt.join(measures) or t("methods.not_recorded")),
+        (t("methods.permutations"), fmt.num(r.permutations)),
+        (t("methods.correction"), t("methods.correction_text")),
+        (t("methods.alpha"), f"{r.alpha:g}"),
+        (t("methods.seed"), str(r.seed)),
+        (t("methods.versions"), fmt.join(f"{k} {v}" for k, v in r.versions.items())),
+        (t("methods.device"), r.device),
+        (t("methods.config_hash"), r.config_hash),
+        (
+            t("methods.timings"),
+            fmt.join(f"{k} {fmt.seconds(v)}" for k, v in r.timings_s.items()),
+        ),
+        (
+            t("methods.started"),
+            fmt.date(r.started_at) if r.started_at else t("methods.not_recorded"),
+        ),
+        (t("methods.schema"), f.schema_version),
+        (
+            t("methods.thresholds"),
+            t(
+                "methods.thresholds_text",
+                small=SMALL_EFFECT_BITS,
+                wide=WIDE_CI_RATIO,
+                per_dim=MIN_TRIALS_PER_DIM,
+                min_conflict=MIN_CONFLICT_TRIALS,
+                rate_width=MAX_RATE_CI_WIDTH,
+                n_amber=Pct(NUISANCE_AMBER),
+                n_red=Pct(NUISANCE_RED),
+                g_amber=Pct(SHAPE_GAP_AMBER),
+                g_red=Pct(SHAPE_GAP_RED),
+                k_amber=Pct(KAPPA_RATIO_AMBER),
+                k_red=Pct(KAPPA_RATIO_RED),
+            ),
+        ),
+        (t("methods.attribution"), s.attribution or t("methods.not_recorded")),
+    ]
+    return rows
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

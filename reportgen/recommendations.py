@@ -1,0 +1,354 @@
+"""What to do next: the documented rule table of report-guide.md, applied to Findings.
+
+Each rule reads Findings (and the previous run, for change rules) and yields recommendations
+that name the evidence they rest on, a rough effort level, and what the next report should
+show if the action worked. Sentences live in the locale files under `rules.<rule id>`.
+
+The table (`RULES` below, in this order; effort in brackets):
+
+- top_driver_changed: the top driver differs from the previous run's → treat it as a model
+  change; confirm with the team that trained it [low]
+- nuisance_reliance: a nuisance factor (lighting, pose, position) carries significant decision
+  information → augment training data over it; check the line's control of it [medium]
+- cue_mismatch: the model leans on texture where people lean on shape, or the reverse (shape
+  bias, or the top factor groups without cue-conflict trials) → add cue-conflict and
+  varied-finish images; review whether the model's cue is acceptable [medium]
+- low_error_consistency: model kappa < LOW_KAPPA_RATIO × human–human kappa → review the
+  disagreements with inspectors before widening deployment [low]
+- more_data: a headline claim has a wide CI or too few trials → collect about N more stimuli,
+  N from the CI width (width ∝ 1/√N) [medium]
+- late_decisive: the decision-relevant information appears only at the last analysed stage →
+  no action; a note for model-size discussions [none]
+
+Severity orders the list (and picks page 1's third key point): high, medium, low, info.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reportgen.findings import Findings
+from reportgen.history import HistoryRow, row_from_findings
+from reportgen.narrative import (
+    CLEAR,
+    NONE,
+    SOME,
+    TOO_FEW,
+    Dec,
+    Group,
+    Names,
+    Num,
+    Pct,
+    Period,
+    PStat,
+    Range,
+    driver_evidence,
+    drivers_of,
+    factor_entries,
+    group_entries,
+    intervals_overlap,
+    is_nuisance,
+    kappa_of,
+    models_of,
+    pooled_humans_bias,
+    rate_evidence,
+    shape_bias_evidence,
+    shape_bias_of,
+)
+
+#: Error consistency "well below" the human ceiling: below this fraction of it.
+LOW_KAPPA_RATIO = 0.5
+#: A cue gap (|model − people| shape bias) at least this large is a high-severity risk.
+CUE_GAP_HIGH = 0.40
+#: A significant nuisance share at least this large is a high-severity risk.
+NUISANCE_HIGH = 0.20
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
+SHAPE_TEXTURE = ("shape", "texture")
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """One fired rule: its id (locale key), severity, effort, and the numbers it rests on."""
+
+    rule: str
+    severity: str  # "high", "medium", "low" or "info"
+    effort: str  # "none", "low", "medium" or "high"
+    params: dict[str, Any] = field(default_factory=dict)  # typed values for the locale strings
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    finding: str
+    recommendation: str
+    check: Callable[[Findings, list[HistoryRow]], list[Recommendation]]
+
+
+def _models_param(models: list[str]) -> Names:
+    return Names(tuple(models))
+
+
+def rule_top_driver_changed(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    previous = [h for h in history if h.study == f.study.name]
+    if not previous:
+        return []
+    before, now = previous[-1], row_from_findings(f)
+    changed = [
+        (m, before.models[m].top_driver, h.top_driver)
+        for m, h in now.models.items()
+        if m in before.models
+        and before.models[m].top_driver
+        and h.top_driver
+        and before.models[m].top_driver != h.top_driver
+    ]
+    if not changed:
+        return []
+    m, old, new = changed[0]
+    return [
+        Recommendation(
+            "top_driver_changed",
+            "high",
+            "low",
+            {
+                "models": _models_param([c[0] for c in changed]),
+                "before": Group(old),
+                "after": Group(new),
+                "period": Period(before.period),
+            },
+        )
+    ]
+
+
+def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    hits: dict[str, tuple[float, float]] = {}  # factor -> (largest share, its p-value)
+    models: list[str] = []
+    for m in models_of(f):
+        ds = drivers_of(f, m)
+        for g in group_entries(ds):
+            if not is_nuisance(g.group):
+                continue
+            factors = [d for d in factor_entries(ds, g.group) if d.significant]
+            if not factors and g.significant:
+                factors = [g]
+            for d in factors:
+                if d.share > hits.get(d.name, (-1.0, 1.0))[0]:
+                    hits[d.name] = (d.share, d.p_value)
+            if factors and m not in models:
+                models.append(m)
+    if not hits:
+        return []
+    names = sorted(hits, key=lambda n: -hits[n][0])
+    top_share = max(s for s, _ in hits.values())
+    group_share = max(
+        (
+            d.share
+            for m in models
+            for d in group_entries(drivers_of(f, m))
+            if is_nuisance(d.group) and d.significant
+        ),
+        default=top_share,
+    )
+    return [
+        Recommendation(
+            "nuisance_reliance",
+            "high" if group_share >= NUISANCE_HIGH else "medium",
+            "medium",
+            {
+                "factors": Names(tuple(names[:3])),
+                "share": Pct(group_share),
+                "p": PStat(max(hits[n][1] for n in names[:3])),
+                "models": _models_param(models),
+                "n_models": Num(len(models)),
+            },
+        )
+    ]
+
+
+def _lean(shape_bias: float) -> str:
+    return "shape" if shape_bias > 0.5 else "texture"
+
+
+def rule_cue_mismatch(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    humans = pooled_humans_bias(f)
+    out_models, gaps, values = [], [], []
+    if humans is not None:
+        for m in models_of(f):
+            sb = shape_bias_of(f, m)
+            if sb is None or _lean(sb.shape_bias) == _lean(humans.shape_bias):
+                continue
+            if intervals_overlap((sb.ci_low, sb.ci_high), (humans.ci_low, humans.ci_high)):
+                continue  # no reliable difference: no rule fires on it
+            out_models.append(m)
+            gaps.append(abs(sb.shape_bias - humans.shape_bias))
+            values.append(sb.shape_bias)
+        if out_models:
+            model_cue = "texture" if _lean(humans.shape_bias) == "shape" else "shape"
+            return [
+                Recommendation(
+                    "cue_mismatch",
+                    "high" if max(gaps) >= CUE_GAP_HIGH else "medium",
+                    "medium",
+                    {
+                        "model_cue": Group(model_cue),
+                        "people_cue": Group(_lean(humans.shape_bias)),
+                        "people": Pct(humans.shape_bias),
+                        "model_sb": Range(min(values), max(values)),
+                        "models": _models_param(out_models),
+                        "target": Pct((min(values) + humans.shape_bias) / 2),
+                    },
+                )
+            ]
+        return []
+    # Without cue-conflict trials, compare the top factor groups of model and people.
+    people = group_entries(drivers_of(f, "humans"))
+    if not people or people[0].group not in SHAPE_TEXTURE or not people[0].significant:
+        return []
+    for m in models_of(f):
+        model = group_entries(drivers_of(f, m))
+        if model and model[0].group in SHAPE_TEXTURE and model[0].group != people[0].group:
+            if model[0].significant:
+                out_models.append(m)
+    if not out_models:
+        return []
+    top = group_entries(drivers_of(f, out_models[0]))[0]
+    return [
+        Recommendation(
+            "cue_mismatch_drivers",
+            "medium",
+            "medium",
+            {
+                "model_cue": Group(top.group),
+                "people_cue": Group(people[0].group),
+                "model_share": Pct(top.share),
+                "people_share": Pct(people[0].share),
+                "models": _models_param(out_models),
+            },
+        )
+    ]
+
+
+def rule_low_error_consistency(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    ceiling = kappa_of(f, "human-human")
+    if ceiling is None or not ceiling.kappa > 0.1:  # a ceiling near 0 cannot be fallen short of
+        return []
+    low = [
+        k
+        for m in models_of(f)
+        if (k := kappa_of(f, m)) is not None and k.kappa < LOW_KAPPA_RATIO * ceiling.kappa
+    ]
+    if not low:
+        return []
+    return [
+        Recommendation(
+            "low_error_consistency",
+            "medium",
+            "low",
+            {
+                "kappa": Range(min(k.kappa for k in low), max(k.kappa for k in low), "dec"),
+                "ceiling": Dec(ceiling.kappa),
+                "models": _models_param([k.observer for k in low]),
+                "n_people": Num(len(f.study.humans)),
+            },
+        )
+    ]
+
+
+def rule_more_data(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    claims: list[tuple[str, int | None, str]] = []  # (claim, extra stimuli, unit)
+    for m in models_of(f):
+        groups = group_entries(drivers_of(f, m))
+        if groups:
+            ev = driver_evidence(groups[0], f)
+            if ev.level == TOO_FEW or (ev.level == SOME and ev.n_more):
+                claims.append((m, ev.n_more, "images"))
+        sb = shape_bias_of(f, m)
+        if sb is not None:
+            ev = shape_bias_evidence(sb)
+            if ev.level in (TOO_FEW, SOME) and ev.n_more:
+                claims.append((m, ev.n_more, "trials"))
+        k = kappa_of(f, m)
+        if k is not None:
+            ev = rate_evidence(f.run.n_stimuli, k.ci_low, k.ci_high)
+            if ev.level in (TOO_FEW, SOME) and ev.n_more:
+                claims.append((m, ev.n_more, "images"))
+    sized = [c for c in claims if c[1]]
+    if not sized:
+        return []
+    most = max(c[1] or 0 for c in sized)
+    return [
+        Recommendation(
+            "more_data",
+            "medium",
+            "medium",
+            {"n": Num(most), "models": _models_param(list(dict.fromkeys(c[0] for c in sized)))},
+        )
+    ]
+
+
+def rule_late_decisive(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    if f.study.decision_only or not f.layers:
+        return []
+    groups = group_entries(drivers_of(f, models_of(f)[0]))
+    if not groups or driver_evidence(groups[0], f).level not in (CLEAR, SOME):
+        return []
+    top = groups[0].group
+    last = max(x.depth for x in f.layers)
+    reach = [x for x in f.layers if x.group == top and x.redundancy_significant]
+    if not reach or any(x.depth != last for x in reach):
+        return []
+    return [
+        Recommendation(
+            "late_decisive", "info", "none", {"group": Group(top), "layer": reach[0].layer}
+        )
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "top_driver_changed",
+        "the top driver changed since the last report",
+        "treat as a model change; confirm with the team that trained it",
+        rule_top_driver_changed,
+    ),
+    Rule(
+        "nuisance_reliance",
+        "a nuisance factor (lighting, pose, position) carries significant decision information",
+        "augment training data over that factor; check the line's control of it",
+        rule_nuisance_reliance,
+    ),
+    Rule(
+        "cue_mismatch",
+        "the model relies on texture where people rely on shape (or the reverse)",
+        "add cue-conflict / varied-finish images to training; review whether the cue is acceptable",
+        rule_cue_mismatch,
+    ),
+    Rule(
+        "low_error_consistency",
+        "human–model error consistency well below the human–human ceiling",
+        "review the disagreements with inspectors before widening deployment",
+        rule_low_error_consistency,
+    ),
+    Rule(
+        "more_data",
+        "wide CIs or too few trials for a headline claim",
+        "collect about N more stimuli (N from the CI width, width ∝ 1/√N) before deciding",
+        rule_more_data,
+    ),
+    Rule(
+        "late_decisive",
+        "decisive information appears only in the last stage",
+        "no action by itself; note it for model-size discussions",
+        rule_late_decisive,
+    ),
+)
+
+
+def recommend(f: Findings, history: list[HistoryRow] | None = None) -> list[Recommendation]:
+    """Apply every rule of `RULES`; most severe first, table order within a severity."""
+    fired = [r for rule in RULES for r in rule.check(f, history or [])]
+    return sorted(fired, key=lambda r: SEVERITY_ORDER[r.severity])
+
+
+__all__ = ["RULES", "Recommendation", "Rule", "recommend", "NONE"]

@@ -1,0 +1,88 @@
+"""The history store: round trip, per-study ordering, transactional writes, and the CLI table."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from reportgen.cli import app
+from reportgen.history import (
+    connect,
+    insert_row,
+    list_runs,
+    previous_runs,
+    record_run,
+    row_from_findings,
+    transaction,
+)
+from tests.report_fixtures import cue_conflict_findings, parts_findings
+
+
+def test_recorded_run_reads_back_with_its_headline_figures(tmp_path) -> None:
+    db = tmp_path / "h.sqlite"
+    f = parts_findings()
+    stored = record_run(db, f)
+    (back,) = previous_runs(db, "parts-demo")
+    assert back.id == stored.id
+    assert back.period == "2026-Q4" and back.model_fingerprint == f.run.model_fingerprint
+    head = back.headline
+    texture = next(d for d in f.drivers if d.observer is None and d.name == "texture")
+    # JSON keeps float64 exactly (repr round trip), so equality is exact.
+    assert head.shares["texture"].value == texture.share
+    assert head.top_driver == "texture"
+    assert head.shape_bias.value == 0.23 and head.kappa.value == 0.21
+    assert head.accuracy == 0.91  # the `standard` condition
+    assert back.humans_shape_bias.value == 0.94 and back.human_ceiling.value == 0.55
+
+
+def test_undefined_numbers_survive_the_store_as_nan(tmp_path) -> None:
+    db = tmp_path / "h.sqlite"
+    f = parts_findings()
+    f = dataclasses.replace(
+        f,
+        error_consistency=[
+            dataclasses.replace(e, kappa=math.nan, ci_low=math.nan, ci_high=math.nan)
+            for e in f.error_consistency
+        ],
+    )
+    record_run(db, f)
+    (back,) = previous_runs(db, "parts-demo")
+    assert math.isnan(back.headline.kappa.value)
+
+
+def test_previous_runs_are_per_study_and_oldest_first(tmp_path) -> None:
+    db = tmp_path / "h.sqlite"
+    record_run(db, parts_findings(period="2026-Q2"))
+    record_run(db, cue_conflict_findings())
+    record_run(db, parts_findings(period="2026-Q3"))
+    assert [r.period for r in previous_runs(db, "parts-demo")] == ["2026-Q2", "2026-Q3"]
+    assert [r.study for r in previous_runs(db, "cue-conflict")] == ["cue-conflict"]
+    assert len(list_runs(db)) == 3
+    assert previous_runs(tmp_path / "absent.sqlite", "parts-demo") == []
+
+
+def test_a_failed_write_rolls_back_and_leaves_no_row(tmp_path) -> None:
+    db = tmp_path / "h.sqlite"
+    record_run(db, parts_findings(period="2026-Q2"))
+    row = row_from_findings(parts_findings())
+    with connect(db) as con, pytest.raises(sqlite3.IntegrityError):
+        with transaction(con):
+            insert_row(con, row)  # the first statement succeeds ...
+            con.execute("INSERT INTO runs (id, study) VALUES (1, 'x')")  # ... the second fails
+    assert [r.period for r in previous_runs(db, "parts-demo")] == ["2026-Q2"]
+
+
+def test_history_command_lists_runs_as_a_table(tmp_path) -> None:
+    db = tmp_path / "h.sqlite"
+    record_run(db, parts_findings(period="2026-Q3"))
+    record_run(db, cue_conflict_findings())
+    result = CliRunner().invoke(app, ["history", "--db", str(db)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "parts-demo" in result.output and "cue-conflict" in result.output
+    assert "2026-Q3" in result.output and "71%" in result.output and "23%" in result.output
+    empty = CliRunner().invoke(app, ["history", "--db", str(tmp_path / "none.sqlite")])
+    assert empty.exit_code == 0 and "No runs recorded" in empty.output

@@ -1,0 +1,359 @@
+"""The rendered report: its numbers come from the Findings, both languages are complete, names
+are shown as text, history fills "Change since the last report", failures leave nothing behind,
+and the PDF renderer reads nothing outside the run's folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import shutil
+import subprocess
+import tomllib
+import zlib
+from pathlib import Path
+
+import pytest
+
+from reportgen.errors import ReportgenError
+from reportgen.findings import Findings
+from reportgen.history import previous_runs
+from reportgen.narrative import (
+    LOCALE_DIR,
+    Formatter,
+    build_narrative,
+    driver_evidence,
+    drivers_light,
+    load_strings,
+    more_for_width,
+    people_light,
+)
+from reportgen.recommendations import recommend
+from reportgen.render import OutputFolderFetcher, publish, render_report
+from tests.report_fixtures import cue_conflict_findings, parts_findings
+
+MARKUP_PERSON = "<b>insp</b>-07"
+MARKUP_FACTOR = "<script>alert(1)</script>"
+
+
+def pdf_text(pdf: Path) -> str:
+    """The PDF's text: poppler's pdftotext where installed, else the text WeasyPrint laid out
+    for the same HTML (the PDF is written from exactly that layout)."""
+    if shutil.which("pdftotext"):
+        return subprocess.run(
+            ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, check=True, text=True
+        ).stdout
+    from weasyprint import HTML
+
+    html = pdf.with_suffix(".html")
+    doc = HTML(filename=str(html), url_fetcher=OutputFolderFetcher(html.parent)).render()
+    chunks: list[str] = []
+
+    def walk(box: object) -> None:
+        if hasattr(box, "text"):
+            chunks.append(box.text)
+        for child in getattr(box, "children", []) or []:
+            walk(child)
+
+    for page in doc.pages:
+        walk(page._page_box)
+    return "\n".join(chunks)
+
+
+def pdf_streams(pdf: Path) -> bytes:
+    """Every stream of the PDF, inflated where compressed: font dictionaries live inside
+    compressed object streams, so a plain byte search would miss them."""
+    raw = pdf.read_bytes()
+    out = [raw]
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", raw, re.S):
+        try:
+            out.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(out)
+
+
+def flat(text: str) -> str:
+    """pdftotext breaks lines and may double spaces: compare on collapsed whitespace."""
+    return re.sub(r"\s+", " ", text)
+
+
+def with_markup_names(f: Findings) -> Findings:
+    humans = (*f.study.humans[:-1], MARKUP_PERSON)
+    drivers = [
+        dataclasses.replace(d, name=MARKUP_FACTOR) if d.name == "light_angle" else d
+        for d in f.drivers
+    ]
+    shape_bias = [
+        dataclasses.replace(s, observer=MARKUP_PERSON) if s.observer == f.study.humans[-1] else s
+        for s in f.shape_bias
+    ]
+    return dataclasses.replace(
+        f, study=dataclasses.replace(f.study, humans=humans), drivers=drivers, shape_bias=shape_bias
+    )
+
+
+@pytest.fixture(scope="module")
+def parts_two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two quarterly reports of the parts study published into one history store."""
+    base = tmp_path_factory.mktemp("parts")
+    db = base / "history.sqlite"
+    first = publish(parts_findings(period="2026-Q3", texture_share=0.55), base / "q3", "en", db)
+    second = publish(parts_findings(), base / "q4", "en", db)
+    return {"db": db, "first": first.pdf, "second": second.pdf}
+
+
+@pytest.fixture(scope="module")
+def parts_ja(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ja")
+    return render_report(with_markup_names(parts_findings()), out, lang="ja", history=None).pdf
+
+
+@pytest.fixture(scope="module")
+def cue_en(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cue")
+    return render_report(cue_conflict_findings(), out, lang="en", history=[]).pdf
+
+
+def test_english_pdf_states_the_headline_numbers_of_the_findings(parts_two_runs) -> None:
+    f = parts_findings()
+    fmt = Formatter(load_strings("en"))
+    text = flat(pdf_text(parts_two_runs["second"]))
+    groups = sorted(
+        (d for d in f.drivers if d.observer is None and d.name == d.group), key=lambda d: -d.share
+    )
+    model_sb = next(s for s in f.shape_bias if s.kind == "model")
+    people_sb = next(s for s in f.shape_bias if s.kind == "humans")
+    agreement = next(a for a in f.decision_agreement if a.observer == f.study.models[0])
+    expected = [
+        *(fmt.pct(d.share) for d in groups),
+        fmt.pct(model_sb.shape_bias),
+        fmt.pct(people_sb.shape_bias),
+        fmt.pct(agreement.agreement),
+        fmt.num(f.run.n_stimuli),
+        f.run.config_hash,
+    ]
+    for number in expected:
+        assert number in text, number
+    # Page 1 states the lead driver's share in the first key point's sentence.
+    assert f"surface texture, which carries {fmt.pct(groups[0].share)}" in text
+
+
+def test_simulated_panel_is_labelled_in_the_report(parts_two_runs) -> None:
+    text = flat(pdf_text(parts_two_runs["second"]))
+    assert "SIMULATED demo data" in text
+    assert "(simulated)" in text
+
+
+def test_decision_only_report_says_why_the_network_section_is_omitted(cue_en) -> None:
+    text = flat(pdf_text(cue_en))
+    assert "Layer analysis needs the model weights" in text
+    assert "In 7 of 7 models, surface texture clearly carries the most information" in text
+    assert "simulated" not in text.lower()  # real people: no simulated label
+
+
+def test_japanese_pdf_has_japanese_text_in_an_embedded_font(parts_ja) -> None:
+    text = flat(pdf_text(parts_ja))
+    assert "要点は三つです" in text
+    assert "2026年第4四半期" in text
+    assert "71%" in text and "2,400枚" in text
+    streams = pdf_streams(parts_ja)
+    assert b"IPAexGothic" in streams  # the font the text is set in ...
+    assert b"/FontFile2" in streams  # ... with its glyphs embedded in the PDF
+
+
+def test_markup_in_names_is_shown_as_text(parts_ja) -> None:
+    html = parts_ja.with_suffix(".html").read_text(encoding="utf-8")
+    assert MARKUP_PERSON not in html and MARKUP_FACTOR not in html
+    assert "&lt;b&gt;insp&lt;/b&gt;-07" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert MARKUP_FACTOR in flat(pdf_text(parts_ja))  # the reader sees the name as typed
+
+
+def _keys(node: object, prefix: str = "") -> set[str]:
+    if isinstance(node, dict):
+        return {k for key, v in node.items() for k in _keys(v, f"{prefix}{key}.")} | {prefix}
+    if isinstance(node, list) and node and isinstance(node[0], dict):
+        return {k for i, v in enumerate(node) for k in _keys(v, f"{prefix}{i}.")}
+    return {prefix}
+
+
+def test_english_and_japanese_locales_define_exactly_the_same_keys() -> None:
+    tables = {}
+    for lang in ("en", "ja"):
+        with open(LOCALE_DIR / f"{lang}.toml", "rb") as handle:
+            tables[lang] = tomllib.load(handle)
+    assert _keys(tables["en"]) == _keys(tables["ja"])
+    assert len(tables["en"]["dates"]["months"]) == len(tables["ja"]["dates"]["months"]) == 12
+
+
+def test_every_placeholder_of_a_string_is_the_same_in_both_languages() -> None:
+    en, ja = load_strings("en"), load_strings("ja")
+
+    def placeholders(node: object, prefix: str = "") -> dict[str, set[str]]:
+        if isinstance(node, dict):
+            return {
+                k: v
+                for key, val in node.items()
+                for k, v in placeholders(val, f"{prefix}{key}.").items()
+            }
+        if isinstance(node, str):
+            return {prefix: set(re.findall(r"\{(\w+)\}", node))}
+        return {}
+
+    en_p, ja_p = placeholders(en), placeholders(ja)
+    assert en_p.keys() == ja_p.keys()
+    # Dates are written differently ('28 November 2026' / '2026年11月28日'): each form may pick
+    # any of the date fields the formatter supplies; every other string needs the same numbers.
+    date_fields = {"year", "month", "month_num", "day", "q"}
+    for key in en_p:
+        if key.startswith("dates."):
+            assert en_p[key] | ja_p[key] <= date_fields, key
+        else:
+            assert en_p[key] == ja_p[key], key
+
+
+def test_second_run_of_a_study_fills_change_since_the_last_report(parts_two_runs) -> None:
+    rows = previous_runs(parts_two_runs["db"], "parts-demo")
+    assert [r.period for r in rows] == ["2026-Q3", "2026-Q4"]
+    first, second = (flat(pdf_text(parts_two_runs[k])) for k in ("first", "second"))
+    assert "This is the first report for this study" in first
+    assert "This is the first report for this study" not in second
+    assert "Compared with the previous report (Q3 2026" in second
+    # Texture share went from 55% to 71%: outside the current interval, so it "moved".
+    assert "Moved beyond the current interval: Share of surface texture" in second
+
+
+def test_interrupted_render_leaves_no_pdf_and_no_history_row(tmp_path, monkeypatch) -> None:
+    import weasyprint
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("power cut while writing the PDF")
+
+    monkeypatch.setattr(weasyprint.Document, "write_pdf", broken)
+    db, out = tmp_path / "history.sqlite", tmp_path / "out"
+    with pytest.raises(RuntimeError, match="power cut"):
+        publish(parts_findings(), out, "en", db)
+    assert not (out / "report.pdf").exists()
+    assert not (out / "report.html").exists()
+    assert not list(out.glob(".report*"))  # no temporary leftovers either
+    assert previous_runs(db, "parts-demo") == []
+
+
+def test_url_fetcher_serves_only_files_inside_the_output_folder(tmp_path) -> None:
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "a.png").write_bytes(b"\x89PNG fixture")
+    (tmp_path / "secret.txt").write_text("outside", encoding="utf-8")
+    fetcher = OutputFolderFetcher(out)
+    assert fetcher.fetch((out / "figures" / "a.png").as_uri()).read() == b"\x89PNG fixture"
+    refused = [
+        "http://example.com/logo.png",
+        "https://example.com/font.ttf",
+        (tmp_path / "secret.txt").as_uri(),
+        out.as_uri() + "/../secret.txt",
+        "file:///etc/passwd",
+        "data:text/plain,hello",
+        "file://otherhost" + str(out / "figures" / "a.png"),
+    ]
+    for url in refused:
+        with pytest.raises(ReportgenError, match="refused"):
+            fetcher.fetch(url)
+
+
+# ---- wording and rules (no rendering) --------------------------------------------------------
+def _with_top_driver(f: Findings, **changes) -> Findings:
+    drivers = [
+        dataclasses.replace(d, **changes) if d.observer is None and d.name == "texture" else d
+        for d in f.drivers
+    ]
+    return dataclasses.replace(f, drivers=drivers)
+
+
+def test_wording_follows_the_evidence_for_the_lead_driver() -> None:
+    strings = load_strings("en")
+    f = parts_findings()
+    clear = build_narrative(f, strings, recommend(f), None).key_points[0].sentence
+    assert "clearly driven by surface texture" in clear
+    weak = _with_top_driver(f, significant=False, p_value=0.2)
+    none = build_narrative(weak, strings, recommend(weak), None).key_points[0].sentence
+    assert none.startswith("There is no reliable evidence")
+    wide = _with_top_driver(f, ci_low=0.05, ci_high=1.6)  # width 1.55 > estimate 0.92
+    some = build_narrative(wide, strings, recommend(wide), None).key_points[0].sentence
+    assert some.startswith("There is some evidence")
+    small = dataclasses.replace(f, run=dataclasses.replace(f.run, n_stimuli=120))
+    few = build_narrative(small, strings, recommend(small), None).key_points[0].sentence
+    # texture has 3 factor columns and 8 classes: 10 × 3 × 8 = 240 images needed, 120 more
+    assert (
+        few == "There are too few images to tell what drives the model's decisions; "
+        "about 120 more would settle it."
+    )
+
+
+def test_more_for_width_scales_with_the_inverse_square_root_of_n() -> None:
+    # Halving an interval needs four times the data: 100 → 400, i.e. 300 more (closed form).
+    assert more_for_width(100, 2.0, 1.0) == 300
+    assert more_for_width(100, 1.0, 1.0) == 0
+    d = _with_top_driver(parts_findings(), ci_low=0.05, ci_high=1.6)
+    top = next(x for x in d.drivers if x.observer is None and x.name == "texture")
+    ev = driver_evidence(top, d)
+    # width 1.55 → target 0.923 (the estimate): 2400 × ((1.55/0.923)² − 1) ≈ 4,369 → 4,400
+    assert ev.level == "some" and ev.n_more == 4400
+
+
+def test_rules_fire_on_the_findings_they_document() -> None:
+    parts = [r.rule for r in recommend(parts_findings())]
+    assert parts[0] == "cue_mismatch"  # 23% vs 94% shape bias: the high-severity risk first
+    assert {"nuisance_reliance", "low_error_consistency"} <= set(parts)
+    cue = [r.rule for r in recommend(cue_conflict_findings())]
+    assert "nuisance_reliance" not in cue  # that study varied no nuisance factor
+    assert "late_decisive" not in cue  # and has no layers
+    same_people = dataclasses.replace(
+        parts_findings(),
+        shape_bias=[
+            dataclasses.replace(s, shape_bias=0.93, ci_low=0.91, ci_high=0.95)
+            if s.kind == "model"
+            else s
+            for s in parts_findings().shape_bias
+        ],
+    )
+    assert "cue_mismatch" not in [r.rule for r in recommend(same_people)]
+
+
+def test_traffic_lights_follow_the_documented_thresholds() -> None:
+    f = parts_findings()
+    assert people_light(f) == "red"  # shape-bias gap 0.71 ≥ 0.40
+    close = dataclasses.replace(
+        f,
+        shape_bias=[
+            dataclasses.replace(s, shape_bias=0.85) if s.kind == "model" else s
+            for s in f.shape_bias
+        ],
+        error_consistency=[
+            dataclasses.replace(e, kappa=0.50) if e.observer != "human-human" else e
+            for e in f.error_consistency
+        ],
+    )
+    assert people_light(close) == "green"  # gap 0.09 < 0.15 and kappa 0.50/0.55 ≥ 0.70
+    assert drivers_light(f) == "amber"  # significant nuisance share 11% ≥ 10%
+    big = dataclasses.replace(
+        f,
+        drivers=[
+            dataclasses.replace(d, share=0.3) if d.observer is None and d.name == "nuisance" else d
+            for d in f.drivers
+        ],
+    )
+    assert drivers_light(big) == "red"  # ≥ 25%
+
+
+def test_change_rows_flag_only_moves_beyond_the_current_interval() -> None:
+    from reportgen.history import row_from_findings
+
+    strings = load_strings("en")
+    before = row_from_findings(parts_findings(period="2026-Q3", texture_share=0.70))
+    f = parts_findings()
+    n = build_narrative(f, strings, recommend(f, [before]), [before])
+    texture = next(r for r in n.change_rows if r.what == "Share of surface texture")
+    # 70% lies inside the current 71% interval (66–76%): no move claimed.
+    assert texture.moved == "steady"
+    assert not math.isnan(before.models["parts-resnet10"].shares["texture"].low)
