@@ -1,0 +1,304 @@
+"""Tests for analyses.layers: what layers carry about factor groups and share with decisions.
+
+Oracles: the per-call reference estimators of analyses.info (gcmi_cc, gcmi_model_cd,
+gccmi_ccd, gcmi_sweep_cc) on the same principal components. Planted truth: a synthetic
+"network" whose layer A copies the texture factors and layer B the shape factors, with
+decisions that depend on texture only. Null calibration: activations and decisions
+independent of the factors, over many seeds, with binomial tolerances stated at each assertion.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from analyses import info
+from analyses.layers import (
+    LayerGroupResult,
+    conditional_on_discrete,
+    layer_information,
+    layer_pcs,
+    usable_units,
+)
+
+F64 = torch.float64
+# The batched kernels and the info reference compute the same float64 formulas in a different
+# order (one matmul per chunk vs per call, one-pass vs two-pass class moments); they differ by
+# rounding only, ~1e-13 bits for values of a few bits.
+TOL_REF = 1e-9
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _network(n: int, seed: int, noise: float = 1.0):
+    """Layer A: noisy mixtures of the 3 texture factors; layer B: of the 2 shape factors.
+
+    Decisions: the texture score (first two texture factors) cut at its quartiles, 4 classes,
+    so the decision uses texture only. Pose is a nuisance group nothing depends on.
+    """
+    g = _gen(seed)
+    tex = torch.randn(n, 3, generator=g, dtype=F64)
+    shp = torch.randn(n, 2, generator=g, dtype=F64)
+    pose = torch.randn(n, 2, generator=g, dtype=F64)
+    h_a = tex @ torch.randn(3, 12, generator=g, dtype=F64)
+    h_a = h_a + noise * torch.randn(n, 12, generator=g, dtype=F64)
+    h_b = shp @ torch.randn(2, 10, generator=g, dtype=F64)
+    h_b = h_b + noise * torch.randn(n, 10, generator=g, dtype=F64)
+    score = tex[:, 0] + 0.5 * tex[:, 1]
+    cuts = torch.quantile(score, torch.tensor([0.25, 0.5, 0.75], dtype=F64))
+    d = torch.bucketize(score, cuts)
+    groups = {"texture": tex, "shape": shp, "pose": pose}
+    return {"A": h_a, "B": h_b}, groups, d
+
+
+def _by_key(results: list[LayerGroupResult]) -> dict[tuple[str, str], LayerGroupResult]:
+    return {(r.layer, r.group): r for r in results}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    acts, groups, d = _network(600, seed=3)
+    res = layer_information(acts, groups, d, 4, n_perm=199, seed=11)
+    return acts, groups, d, _by_key(res)
+
+
+# ---------------------------------------------------------------------------------------------
+# independent oracle: unpermuted values equal the info reference functions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unpermuted_values_equal_info_reference_estimators(planted):
+    acts, groups, d, res = planted
+    for (layer, group), r in res.items():
+        h = acts[layer]
+        pcs, _ = layer_pcs(h[:, usable_units(h)], 4)
+        f = groups[group]
+        assert r.n_pcs == 4 == pcs.shape[1]
+        assert r.mi_bits == pytest.approx(float(info.gcmi_cc(pcs, f)), abs=TOL_REF)
+        assert r.decision_mi_bits == pytest.approx(float(info.gcmi_model_cd(f, d, 4)), abs=TOL_REF)
+        assert r.cmi_given_decision_bits == pytest.approx(
+            float(info.gccmi_ccd(f, pcs, d, 4)), abs=TOL_REF
+        )
+        sweep = info.gcmi_sweep_cc(h[:, r.unit_index], f)
+        assert torch.allclose(r.unit_mi, sweep.max(dim=1).values, atol=TOL_REF, rtol=0)
+        assert torch.equal(r.unit_factor, sweep.argmax(dim=1))
+
+
+def test_chain_rule_mmi_and_coinformation_identities(planted):
+    _, _, _, res = planted
+    for r in res.values():
+        # I(F; H, D) = I(F; D) + I(F; H | D) (methods.md 2.8); exact up to float64 rounding.
+        assert r.joint_bits == pytest.approx(r.decision_mi_bits + r.cmi_given_decision_bits)
+        assert r.red_bits == min(r.mi_bits, r.decision_mi_bits)
+        assert r.measure == "mmi"
+        # coI = I(F;H) + I(F;D) - I(F;H,D) = I(F;H) - I(F;H|D), positive = redundancy.
+        assert r.coinfo_bits == pytest.approx(r.mi_bits + r.decision_mi_bits - r.joint_bits)
+        assert r.coinfo_bits == pytest.approx(r.mi_bits - r.cmi_given_decision_bits)
+
+
+def test_pca_scores_match_svd_and_keep_only_the_data_rank():
+    g = _gen(5)
+    h = torch.randn(80, 3, generator=g, dtype=F64) @ torch.randn(3, 9, generator=g, dtype=F64)
+    scores, frac = layer_pcs(h, 6)
+    # Rank 3: components 4..6 would be rounding noise and are not returned.
+    assert scores.shape == (80, 3)
+    u, s, _ = torch.linalg.svd(h - h.mean(0), full_matrices=False)
+    ref = u[:, :3] * s[:3]
+    # Same components up to sign (float64 eigh vs SVD agree to ~1e-12 relative).
+    assert torch.allclose(scores.abs(), ref.abs(), atol=1e-8)
+    assert frac.sum().item() == pytest.approx(1.0, abs=1e-12)
+    # More units than stimuli takes the other Gram matrix; same answer as the SVD.
+    wide = torch.randn(20, 4, generator=g, dtype=F64) @ torch.randn(4, 50, generator=g, dtype=F64)
+    w_scores, _ = layer_pcs(wide, 2)
+    u, s, _ = torch.linalg.svd(wide - wide.mean(0), full_matrices=False)
+    assert torch.allclose(w_scores.abs(), (u[:, :2] * s[:2]).abs(), atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# planted truth
+# ---------------------------------------------------------------------------------------------
+
+
+def test_planted_texture_layer_represents_texture_and_shares_it_with_the_decision(planted):
+    *_, res = planted
+    k_plus_1 = 200
+    r = res["A", "texture"]
+    # Every unit of layer A mixes texture factors with SNR ~ 1: all are detected.
+    assert r.n_significant_units == r.n_units == 12
+    assert r.mi_p == r.red_p == r.coinfo_p == 1 / k_plus_1
+    # The decision carries texture, so R = I(F; D) > 0 and the overlap shows as coI > 0.
+    assert r.red_bits == pytest.approx(r.decision_mi_bits)
+    assert r.coinfo_bits > r.coinfo_null_mean_bits + 0.2
+
+
+def test_planted_shape_layer_holds_shape_that_the_decision_does_not_use(planted):
+    *_, res = planted
+    r = res["B", "shape"]
+    assert r.n_significant_units == r.n_units == 10
+    assert r.mi_p <= 0.05 and r.mi_bits > 1.0
+    # Decisions ignore shape: I(F; D) is a few hundredths of a bit of estimation noise at
+    # n = 600 (null spread ~0.01 bits), and R = min(...) inherits it.
+    assert abs(r.red_bits) < 0.03 and r.red_p > 0.05
+    # No overlap: coI stays at its D-shuffled null level and is not significant.
+    assert abs(r.coinfo_bits - r.coinfo_null_mean_bits) < 0.05 and r.coinfo_p > 0.05
+
+
+@pytest.mark.parametrize("key", [("A", "shape"), ("B", "texture"), ("A", "pose"), ("B", "pose")])
+def test_planted_layers_carry_nothing_about_factors_they_do_not_copy(planted, key):
+    *_, res = planted
+    r = res[key]
+    assert r.n_significant_units == 0
+    assert r.mi_p > 0.05 and r.red_p > 0.05
+
+
+def test_nuisance_group_is_just_another_group_and_is_found_when_encoded():
+    acts, groups, d = _network(400, seed=8)
+    # Layer C encodes pose (a nuisance): nothing may assume groups are diagnostic.
+    g = _gen(9)
+    acts["C"] = groups["pose"] @ torch.randn(2, 6, generator=g, dtype=F64)
+    acts["C"] = acts["C"] + torch.randn(400, 6, generator=g, dtype=F64)
+    res = _by_key(layer_information(acts, {"pose": groups["pose"]}, d, 4, n_perm=99, seed=2))
+    assert res["C", "pose"].mi_p <= 0.05 and res["C", "pose"].n_significant_units == 6
+    assert res["A", "pose"].mi_p > 0.05 and res["B", "pose"].mi_p > 0.05
+    # The decision ignores pose, so the pose information is not shared with it.
+    assert res["C", "pose"].red_p > 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# null calibration
+# ---------------------------------------------------------------------------------------------
+
+
+def test_null_no_family_rejects_more_often_than_alpha_across_seeds():
+    n, n_seeds, k = 150, 100, 99
+    any_unit = any_mi = any_red = any_co = 0
+    p_floor = 1.0
+    for seed in range(n_seeds):
+        g = _gen(1000 + seed)
+        acts = {
+            "L1": torch.randn(n, 8, generator=g, dtype=F64),
+            "L2": torch.randn(n, 6, generator=g, dtype=F64).exp(),  # skewed, still independent
+        }
+        groups = {
+            "a": torch.randn(n, 2, generator=g, dtype=F64),
+            "b": torch.rand(n, 1, generator=g),
+        }
+        d = torch.randint(0, 3, (n,), generator=g)
+        res = layer_information(acts, groups, d, 3, n_perm=k, seed=seed, n_pcs=3)
+        any_unit += sum(r.n_significant_units > 0 for r in res)  # 4 unit families per seed
+        any_mi += any(r.mi_p <= 0.05 for r in res)
+        any_red += any(r.red_p <= 0.05 for r in res)
+        any_co += any(r.coinfo_p <= 0.05 for r in res)
+        p_floor = min(p_floor, *(min(r.mi_p, r.red_p, r.coinfo_p) for r in res))
+        p_floor = min(p_floor, *(float(r.unit_p.min()) for r in res))
+    # Each family has FWER <= 0.05 (the permutation test is exact). Over 100 seeds the number
+    # of rejecting families is at most Binomial(100, 0.05): mean 5, P(X >= 12) = 0.004; for the
+    # 400 unit families, Binomial(400, 0.05): mean 20, P(X >= 33) = 0.004. A test without the
+    # family-wise correction (14 units x up to 2 factors per layer) would reject far more often.
+    assert any_mi <= 11 and any_red <= 11 and any_co <= 11
+    assert any_unit <= 32
+    # p-values are never 0: the smallest attainable is 1 / (K + 1).
+    assert p_floor >= 1 / (k + 1)
+
+
+def test_fwer_pvalues_are_never_zero_and_at_least_one_over_k_plus_one(planted):
+    *_, res = planted
+    floor = 1 / 200
+    for r in res.values():
+        for p in (r.mi_p, r.red_p, r.coinfo_p):
+            assert floor <= p <= 1.0
+        assert bool((r.unit_p >= floor).all()) and bool((r.unit_p <= 1.0).all())
+    # The extreme planted effect sits exactly at the floor, not below it.
+    assert res["A", "texture"].unit_p.min().item() == pytest.approx(floor)
+
+
+# ---------------------------------------------------------------------------------------------
+# units, invariance helper, bookkeeping
+# ---------------------------------------------------------------------------------------------
+
+
+def test_constant_and_zero_heavy_units_are_dropped_and_counted():
+    acts, groups, d = _network(300, seed=4)
+    h = acts["A"].clone()
+    h[:, 2] = 1.5  # constant
+    h[:180, 5] = 0.0  # zero on 60% of stimuli (post-ReLU ties)
+    h[:120, 7] = 0.0  # zero on 40%: kept
+    keep = usable_units(h)
+    assert keep.tolist() == [i not in (2, 5) for i in range(12)]
+    dead = torch.zeros(300, 4, dtype=F64)
+    dead[:10] = 1.0  # zero on 97%: the whole layer is unusable
+    res = _by_key(
+        layer_information(
+            {"A": h, "dead": dead}, {"texture": groups["texture"]}, d, 4, n_perm=49, seed=0
+        )
+    )
+    r = res["A", "texture"]
+    assert (r.n_units, r.n_dropped_units) == (10, 2)
+    assert r.unit_index.tolist() == [i for i in range(12) if i not in (2, 5)]
+    assert r.unit_mi.shape == r.unit_p.shape == (10,)
+    # A layer without usable units is reported, not fatal: no units, NaN statistics.
+    dr = res["dead", "texture"]
+    assert (dr.n_units, dr.n_dropped_units, dr.n_significant_units) == (0, 4, 0)
+    assert math.isnan(dr.mi_bits) and math.isnan(dr.red_p) and math.isnan(dr.max_unit_bits)
+    assert dr.decision_mi_bits == pytest.approx(r.decision_mi_bits)
+    # The dead layer is left out of the family; layer A's texture effect is still detected.
+    assert r.mi_p == pytest.approx(1 / 50)
+
+
+def test_conditional_on_discrete_equals_reference_and_removes_a_confound():
+    n = 600
+    g = _gen(21)
+    z = torch.randint(0, 3, (n,), generator=g)
+    shift = z.to(F64).unsqueeze(1) * 2.0
+    # Confound: F and H both depend on the pose level Z but not on each other within a level.
+    f = torch.randn(n, 2, generator=g, dtype=F64) + shift
+    h = torch.randn(n, 3, generator=g, dtype=F64) + shift
+    confounded = conditional_on_discrete(h, f, z, 3, n_perm=199, seed=4)
+    assert confounded.cmi_bits == pytest.approx(float(info.gccmi_ccd(f, h, z, 3)), abs=TOL_REF)
+    assert float(info.gcmi_cc(h, f)) > 0.5  # pooled, the confound looks like information
+    assert confounded.p_value > 0.05
+    # The null is centred near 0: bias-corrected CMI, spread ~0.01 bits at 200 trials per level.
+    assert abs(confounded.null_mean_bits) < 0.01
+    # Encoded within every level: the test finds it, at the p-value floor.
+    h2 = h.clone()
+    h2[:, :2] += 0.7 * f
+    found = conditional_on_discrete(h2, f, z, 3, n_perm=199, seed=4)
+    assert found.p_value == pytest.approx(1 / 200)
+    assert found.level_counts.sum().item() == n
+
+
+def test_progress_calls_add_up_and_results_are_reproducible():
+    acts, groups, d = _network(200, seed=6)
+    calls: list[int] = []
+    kw = dict(n_perm=70, seed=3, on_progress=calls.append)
+    a = layer_information(acts, groups, d, 4, **kw)
+    assert sum(calls) == 70 * (2 * 3 + 1)
+    b = layer_information(acts, groups, d, 4, n_perm=70, seed=3)
+    assert [(r.mi_p, r.red_p, r.coinfo_p) for r in a] == [(r.mi_p, r.red_p, r.coinfo_p) for r in b]
+    assert all(torch.equal(x.unit_p, y.unit_p) for x, y in zip(a, b, strict=True))
+
+
+def test_float32_activations_agree_with_float64():
+    acts, groups, d = _network(300, seed=7)
+    r64 = layer_information(acts, groups, d, 4, n_perm=20, seed=1)
+    acts32 = {k: v.float() for k, v in acts.items()}
+    r32 = layer_information(acts32, groups, d, 4, n_perm=20, seed=1)
+    for x, y in zip(r64, r32, strict=True):
+        # float32 inputs round activations at ~1e-7 relative; PCA and covariances run in
+        # float64, so the information moves by far less than 1e-4 bits.
+        assert x.mi_bits == pytest.approx(y.mi_bits, abs=1e-4)
+        assert x.cmi_given_decision_bits == pytest.approx(y.cmi_given_decision_bits, abs=1e-4)
+        assert torch.allclose(x.unit_mi, y.unit_mi.double(), atol=1e-4)
+
+
+def test_too_small_decision_classes_are_rejected_with_a_clear_message():
+    acts, groups, d = _network(200, seed=2)
+    d = d.clone()
+    d[:5] = 3
+    d[5:] = torch.where(d[5:] == 3, 2, d[5:])  # class 3 now holds 5 trials < n_pcs + 3
+    with pytest.raises(ValueError, match="too few trials"):
+        layer_information(acts, groups, d, 4, n_perm=10, seed=0)
