@@ -1,0 +1,298 @@
+"""Benchmark of the batched permutation sweeps (issue 2), run by ``make bench``.
+
+Case: n = 2000 trials, 512 units x 8 univariate factors, 1000 permutations, float32, CPU,
+2 threads (``perm_sweep_cc``); the same with 8 discrete 10-class targets
+(``perm_sweep_cd``). For each case it prints, from one run:
+
+- our time (best of a few repeats) and peak memory;
+- frites doing the same computation, its fastest way (copula-normalise once, then per
+  permutation ``mi_nd_gg`` / ``mi_model_nd_gd`` on the permuted copies, with our
+  permutations so the nulls can be cross-checked), and as its GCMI wrappers
+  ``gcmi_nd_cc`` / ``gcmi_model_nd_cd`` are usually called (re-normalising every call);
+  both extrapolated from a few permutations because they are slow;
+- the bare matmul the sweep reduces to (the hardware floor): ``[u, n] @ [n, f (K+1)]``
+  for cc and ``[u, n] @ [n, k C (K+1)]`` for cd;
+- ratios ours / matmul and frites / ours; the same on CUDA when a GPU is present.
+
+Each measurement runs in its own subprocess so that its peak resident memory (the
+kernel's peak-RSS mark, reset just before the computation, minus the RSS at that
+moment; ``getrusage`` max RSS where the mark cannot be reset) is its own; torch
+allocations are invisible to tracemalloc. On CUDA, peak memory is
+``torch.cuda.max_memory_allocated`` above the memory held before the call.
+
+Usage: ``python bench/perm_sweep.py [--repeats 3] [--frites-perms-cc 6]
+[--frites-perms-cd 20] [--device auto|cpu|cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+N, UNITS, FACTORS, N_PERM, N_CLASSES, THREADS, SEED = 2000, 512, 8, 1000, 10, 2, 0
+N_NAIVE = 2  # permutations timed for frites' copnorm-every-call wrappers (slowest path)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------
+# worker side: one measurement per process
+# ---------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    """Current resident set size (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0) so import-time peaks do not count."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass  # then the lifetime peak from getrusage is used: an upper bound
+
+
+def _peak_rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _data(device):
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED)
+    a = torch.randn(N, UNITS, generator=gen)
+    b = 0.3 * a[:, :FACTORS] + torch.randn(N, FACTORS, generator=gen)
+    y = torch.randint(0, N_CLASSES, (N, FACTORS), generator=gen)
+    return a.to(device), b.to(device), y.to(device)
+
+
+def _timed(fn, repeats: int, device) -> tuple[float, int]:
+    """Best wall time of `repeats` calls and the peak extra memory (bytes) they needed."""
+    import torch
+
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        _reset_peak_rss()
+        base = _rss_bytes()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        if cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+        del out
+    peak = torch.cuda.max_memory_allocated() - base if cuda else _peak_rss_bytes() - base
+    return best, max(peak, 0)
+
+
+def _worker(case: str, device_name: str, repeats: int, frites_perms: int) -> dict:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    device = torch.device(device_name)
+    a, b, y = _data(device)
+    if case.startswith("ours"):
+        from analyses.stats import perm_sweep_cc, perm_sweep_cd
+
+        if device.type == "cuda":  # first call pays CUDA/cuBLAS initialisation
+            perm_sweep_cc(a[:, :8], b, 8, SEED)
+            perm_sweep_cd(a[:, :8], y, N_CLASSES, 8, SEED)
+        if case == "ours_cc":
+            fn = lambda: perm_sweep_cc(a, b, N_PERM, SEED)  # noqa: E731
+        else:
+            fn = lambda: perm_sweep_cd(a, y, N_CLASSES, N_PERM, SEED)  # noqa: E731
+        t, mem = _timed(fn, repeats, device)
+        return {"time_s": t, "peak_bytes": mem}
+    if case.startswith("matmul"):
+        width = FACTORS * (N_PERM + 1) * (1 if case == "matmul_cc" else N_CLASSES)
+        left = torch.randn(UNITS, N, device=device)
+        right = torch.randn(N, width, device=device)
+        (left @ right[:, :64]).sum().item()  # warm-up (threads, cuBLAS handle)
+        t, mem = _timed(lambda: left @ right, repeats, device)
+        return {"time_s": t, "peak_bytes": mem, "width": width}
+    return _frites(case, a, b, y, frites_perms)
+
+
+def _frites(case: str, a, b, y, n_sub: int) -> dict:
+    """frites on the same data and the same first `n_sub` permutations; extrapolated."""
+    import numpy as np
+    from frites.core.gcmi_nd import (
+        copnorm_nd,
+        gcmi_model_nd_cd,
+        gcmi_nd_cc,
+        mi_model_nd_gd,
+        mi_nd_gg,
+    )
+
+    from analyses.stats import perm_sweep_cc, perm_sweep_cd, permutation_indices
+
+    perms = permutation_indices(N, n_sub, SEED).numpy()
+    # frites puts trials on the last axis: x (units, 1, n).
+    x_np = np.ascontiguousarray(a.numpy().T[:, None, :])
+    t0 = time.perf_counter()
+    cx = copnorm_nd(x_np, axis=-1)
+    if case == "frites_cc":
+        cy = copnorm_nd(np.ascontiguousarray(b.numpy().T[:, None, :]), axis=-1)
+        t_norm = time.perf_counter() - t0
+        # Every unit-factor pair as one batch entry, as mi_nd_gg expects equal shapes.
+        xx = np.broadcast_to(cx[:, None], (UNITS, FACTORS, 1, N)).reshape(-1, 1, N)
+        t0 = time.perf_counter()
+        null = []
+        for p in perms:
+            yy = np.broadcast_to(cy[None, :, :, p], (UNITS, FACTORS, 1, N)).reshape(-1, 1, N)
+            mi = mi_nd_gg(xx, yy, mvaxis=-2, traxis=-1, demeaned=True, shape_checking=False)
+            null.append(mi.reshape(UNITS, FACTORS))
+        t_perm = (time.perf_counter() - t0) / n_sub
+        # As a user would call it: the GCMI wrapper, which copula-normalises every call.
+        x_raw = np.broadcast_to(x_np[:, None], (UNITS, FACTORS, 1, N)).reshape(-1, 1, N)
+        y_raw = np.ascontiguousarray(b.numpy().T[:, None, :])
+        t0 = time.perf_counter()
+        for p in perms[:N_NAIVE]:
+            yy = np.broadcast_to(y_raw[None, :, :, p], (UNITS, FACTORS, 1, N)).reshape(-1, 1, N)
+            gcmi_nd_cc(x_raw, yy, mvaxis=-2, traxis=-1, shape_checking=False)
+        t_naive = (time.perf_counter() - t0) / N_NAIVE
+        ours = perm_sweep_cc(a.double(), b.double(), n_sub, SEED)[1].numpy()
+    else:
+        t_norm = time.perf_counter() - t0
+        labels = y.numpy()
+        t0 = time.perf_counter()
+        null = []
+        for p in perms:
+            cols = [
+                mi_model_nd_gd(
+                    cx, labels[p, j], mvaxis=-2, traxis=-1, demeaned=True, shape_checking=False
+                )
+                for j in range(FACTORS)
+            ]
+            null.append(np.stack(cols, axis=-1))
+        t_perm = (time.perf_counter() - t0) / n_sub
+        t0 = time.perf_counter()
+        for p in perms[:N_NAIVE]:
+            for j in range(FACTORS):
+                gcmi_model_nd_cd(x_np, labels[p, j], mvaxis=-2, traxis=-1, shape_checking=False)
+        t_naive = (time.perf_counter() - t0) / N_NAIVE
+        ours = perm_sweep_cd(a.double(), y, N_CLASSES, n_sub, SEED)[1].numpy()
+    diff = float(np.abs(np.stack(null) - ours).max())
+    return {
+        "time_s": t_norm + t_perm * (N_PERM + 1),  # observed + K permutations
+        "per_perm_s": t_perm,
+        "naive_time_s": t_naive * (N_PERM + 1),
+        "naive_per_perm_s": t_naive,
+        "n_sub": n_sub,
+        "max_abs_diff_bits": diff,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# driver side
+# ---------------------------------------------------------------------------------------
+
+
+def _run(case: str, device: str, args: argparse.Namespace) -> dict:
+    n_sub = args.frites_perms_cc if case == "frites_cc" else args.frites_perms_cd
+    cmd = [sys.executable, __file__, "--worker", case, "--device", device]
+    cmd += ["--repeats", str(args.repeats), "--frites-sub", str(n_sub)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark worker {case} on {device} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:7.1f} MiB"
+
+
+def _report(device: str, args: argparse.Namespace, frites_cache: dict) -> None:
+    for kind, what in (("cc", "perm_sweep_cc"), ("cd", "perm_sweep_cd")):
+        ours = _run(f"ours_{kind}", device, args)
+        floor = _run(f"matmul_{kind}", device, args)
+        if kind not in frites_cache:  # frites is CPU-only: measured once, reused on CUDA
+            frites_cache[kind] = _run(f"frites_{kind}", "cpu", args)
+        frites = frites_cache[kind]
+        target = f"{FACTORS} factors" if kind == "cc" else f"{FACTORS} x {N_CLASSES}-class targets"
+        print(
+            f"\n[{device}] {what}: n={N}, {UNITS} units x {target}, {N_PERM} permutations, "
+            f"float32, {THREADS} threads"
+        )
+        print(f"  ours            {ours['time_s']:9.3f} s   peak +{_mb(ours['peak_bytes'])}")
+        print(
+            f"  bare matmul     {floor['time_s']:9.3f} s   peak +{_mb(floor['peak_bytes'])}"
+            f"   [{UNITS}, {N}] @ [{N}, {floor['width']}]"
+        )
+        print(
+            f"  frites (CPU)    {frites['time_s']:9.3f} s   EXTRAPOLATED from "
+            f"{frites['n_sub']} permutations ({frites['per_perm_s'] * 1e3:.1f} ms each) to "
+            f"{N_PERM}+1; max |frites - ours| on those = {frites['max_abs_diff_bits']:.1e} bits"
+        )
+        wrapper = "gcmi_nd_cc" if kind == "cc" else "gcmi_model_nd_cd"
+        print(
+            f"  frites {wrapper} {frites['naive_time_s']:9.3f} s   EXTRAPOLATED from "
+            f"{N_NAIVE} permutations ({frites['naive_per_perm_s']:.2f} s each): the "
+            "wrapper re-normalises every call"
+        )
+        print(
+            f"  ours / matmul = {ours['time_s'] / floor['time_s']:.2f}x (target <= 2)   "
+            f"frites / ours = {frites['time_s'] / ours['time_s']:.0f}x (target >= 1000; "
+            f"{frites['naive_time_s'] / ours['time_s']:.0f}x against the wrapper)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frites-perms-cc", type=int, default=6)
+    parser.add_argument("--frites-perms-cd", type=int, default=20)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--frites-sub", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        result = _worker(args.worker, args.device, args.repeats, args.frites_sub)
+        print(json.dumps(result))
+        return
+
+    import torch
+
+    devices = ["cpu"]
+    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
+        devices = ["cpu", "cuda"] if args.device == "auto" else ["cuda"]
+    t0 = time.perf_counter()
+    print(
+        f"torch {torch.__version__}; peak memory = max RSS (CUDA: allocator peak) above "
+        "the footprint before the call; times are best of "
+        f"{args.repeats} unless marked EXTRAPOLATED"
+    )
+    frites_cache: dict = {}
+    for device in devices:
+        _report(device, args, frites_cache)
+    print(f"\nbenchmark wall time {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
