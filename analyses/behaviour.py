@@ -9,6 +9,7 @@ methods.md section 3 (shape bias: Geirhos et al., ICLR 2019).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "morph_curves",
     "shape_bias",
     "shape_bias_by_group",
+    "wilson_interval",
 ]
 
 MISSING = -1  # decision code of a trial without a response
@@ -328,3 +330,20 @@ def _ratio(num: Tensor, den: Tensor, dtype: torch.dtype) -> Tensor:
     """``num / den`` as floats, NaN where ``den == 0`` (an undefined rate, not zero)."""
     num, den = num.to(dtype), den.to(dtype)
     return torch.where(den > 0, num / den.clamp(min=1), torch.full_like(num, float("nan")))
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion k / n (e.g. a shape bias); (nan, nan) if n = 0.
+
+    Wilson (1927), J. Am. Stat. Assoc. 22:209; unlike the normal approximation it stays
+    inside [0, 1] and keeps close to nominal coverage for proportions near 0 or 1.
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    z = float(torch.special.ndtri(torch.tensor(0.5 + level / 2, dtype=torch.float64)))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -212,3 +212,17 @@ def test_real_people_match_methods_reference_and_models_lean_on_texture(
         if name.endswith(("-caffe", "-torchvision")) and "sin" not in name:
             assert value < 0.5, name
     assert real_bias["resnet50-sin-torchvision"] == pytest.approx(0.814, abs=0.01)
+
+
+def test_wilson_interval_matches_hand_computed_values() -> None:
+    from analyses.behaviour import wilson_interval
+
+    # k = 8 of n = 10 at 95% by hand: z^2 = 3.8415, centre (0.8 + 0.19207) / 1.38415 = 0.71674,
+    # half-width 1.96 * sqrt(0.016 + 0.009604) / 1.38415 = 0.22658, so [0.4902, 0.9433];
+    # 1e-4 is the rounding of those four-decimal figures.
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4)
+    assert hi == pytest.approx(0.9433, abs=1e-4)
+    # All-or-nothing proportions stay inside [0, 1].
+    assert wilson_interval(0, 20)[0] == 0.0
+    assert wilson_interval(20, 20)[1] == 1.0

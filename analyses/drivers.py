@@ -1,0 +1,285 @@
+"""What drives the decisions: information each factor (and factor group) carries about them.
+
+For one decision maker's discrete decisions D and a family of stimulus variables F (single
+factors and whole factor groups, continuous or categorical), computes I(F; D) in bits with
+its permutation null (decisions shuffled across trials, one permutation shared by every
+variable), p-values with family-wise error control over the whole family, and resampling
+confidence intervals. Estimators (methods.md): continuous F, univariate or multivariate,
+Gaussian-copula MI in the class-conditional "model" form with the analytic bias correction
+(2.5); categorical F, plug-in discrete MI minus the first-order bias (2.7).
+
+Continuous and categorical tests have differently scaled nulls, so the family-wise control
+uses the maximum of statistics standardized by their own nulls (methods.md 2.9).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from analyses import info, stats
+
+__all__ = ["DecisionInformation", "decision_information", "merge_rare_classes"]
+
+_LN2 = math.log(2.0)
+_F64 = torch.float64
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInformation:
+    """Information between each tested variable and the decisions, in bits.
+
+    Attributes
+    ----------
+    names : names of the tested variables, in the order of every tensor below.
+    mi : Tensor (T,); bias-corrected information, bits (may be slightly negative).
+    p_value : Tensor (T,); FWER-corrected over the family (standardized maximum statistic).
+    p_uncorrected : Tensor (T,); each variable's own permutation p-value.
+    ci_low, ci_high : Tensor (T,); resampling interval for ``mi``, bits.
+    null : Tensor (n_perm, T); ``mi`` with the decisions shuffled (permutation k of
+        ``stats.permutation_indices(n_trials, n_perm, seed)``), bits.
+    estimator : per variable, ``"gcmi-model-cd"`` or ``"discrete-plugin-mm"``.
+    n_trials : trials used (missing decisions dropped).
+    n_perm : permutations in the null.
+    class_counts : Tensor (C',); decisions per (merged) class.
+    merged_classes : original decision classes pooled into one "rare" class.
+    ci_method : resampling method of the interval.
+    """
+
+    names: tuple[str, ...]
+    mi: Tensor
+    p_value: Tensor
+    p_uncorrected: Tensor
+    ci_low: Tensor
+    ci_high: Tensor
+    null: Tensor
+    estimator: tuple[str, ...]
+    n_trials: int
+    n_perm: int
+    class_counts: Tensor
+    merged_classes: tuple[int, ...]
+    ci_method: str
+
+
+def merge_rare_classes(y: Tensor, n_classes: int, min_count: int) -> tuple[Tensor, int, list[int]]:
+    """Relabel decisions so every class holds at least `min_count` trials.
+
+    Classes with fewer trials are pooled into one extra class (methods.md 4.4: tiny classes
+    make class covariances singular); empty classes are removed. If the pooled class is itself
+    still too small, it joins the smallest remaining class.
+
+    Parameters
+    ----------
+    y : Tensor (n,), integer decisions in ``[0, n_classes)``.
+    n_classes : size of the label space.
+    min_count : smallest acceptable class size.
+
+    Returns
+    -------
+    codes : Tensor (n,), int64 labels in ``[0, C')``.
+    n_used : C', the number of classes after merging.
+    merged : original classes that were pooled.
+    """
+    counts = torch.bincount(y, minlength=n_classes)
+    big = [c for c in range(n_classes) if counts[c] >= min_count]
+    rare = [c for c in range(n_classes) if 0 < counts[c] < min_count]
+    mapping = torch.full((n_classes,), -1, dtype=torch.int64, device=y.device)
+    for new, c in enumerate(big):
+        mapping[c] = new
+    n_used = len(big)
+    if rare:
+        pooled = int(counts[rare].sum())
+        if pooled >= min_count or not big:
+            mapping[rare] = n_used
+            n_used += 1
+        else:
+            smallest = min(big, key=lambda c: int(counts[c]))
+            mapping[rare] = int(mapping[smallest])
+    return mapping[y], n_used, rare
+
+
+def _model_cd_bits(half_logdet_pooled: Tensor, counts: Tensor, s1: Tensor, s2: Tensor) -> Tensor:
+    """Model-form MI (methods.md 2.5, bias-corrected) from class sums, in bits.
+
+    ``counts [..., C]`` trials per class, ``s1 [..., C, d]`` class sums and ``s2 [..., C, d, d]``
+    class sums of outer products of copula-normalised data; ``half_logdet_pooled [...]`` is
+    half the log-determinant of the pooled covariance. Classes with at most d trials (which can
+    happen inside a resample) are left out of the conditional term.
+    """
+    d = s1.shape[-1]
+    n = counts.sum(-1)
+    nc = counts.unsqueeze(-1).unsqueeze(-1)
+    cov = (s2 - s1.unsqueeze(-1) * s1.unsqueeze(-2) / nc.clamp(min=1)) / (nc - 1).clamp(min=1)
+    usable = counts > d
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
+    cov = torch.where(usable[..., None, None], cov, eye)
+    chol, _ = torch.linalg.cholesky_ex(cov)
+    h_c = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    h_c = h_c - _bias(torch.where(usable, counts, float(d + 1)), d)
+    h = half_logdet_pooled - _bias(n, d)
+    p = counts / n.unsqueeze(-1)
+    return (h - torch.where(usable, p * h_c, 0.0).sum(-1)) / _LN2
+
+
+def _bias(n: Tensor, d: int) -> Tensor:
+    """B(N, d) of methods.md 2.3 for a tensor of sample counts, nats."""
+    i = torch.arange(1, d + 1, dtype=_F64, device=n.device)
+    psi = torch.special.digamma((n.to(_F64).unsqueeze(-1) - i) / 2).sum(-1)
+    return 0.5 * d * torch.log(2 / (n.to(_F64) - 1)) + 0.5 * psi
+
+
+def _continuous_mi(cx: Tensor, y_oh: Tensor) -> Tensor:
+    """Model-form MI of copula-normalised ``cx [..., n, d]`` with one-hot ``y_oh [..., n, C]``."""
+    d = cx.shape[-1]
+    counts = y_oh.sum(-2)
+    s1 = y_oh.mT @ cx
+    outer = (cx.unsqueeze(-1) * cx.unsqueeze(-2)).flatten(-2)
+    s2 = (y_oh.mT @ outer).unflatten(-1, (d, d))
+    centred = cx - cx.mean(-2, keepdim=True)
+    pooled = centred.mT @ centred / (cx.shape[-2] - 1)
+    chol, _ = torch.linalg.cholesky_ex(pooled)
+    hld = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return _model_cd_bits(hld, counts, s1, s2)
+
+
+def _discrete_mi(x_oh: Tensor, y_oh: Tensor) -> Tensor:
+    """Plug-in discrete MI minus the first-order bias, bits; one-hot inputs ``[..., n, L|C]``."""
+    n = x_oh.shape[-2]
+    pxy = (x_oh.mT @ y_oh) / n
+    px, py = pxy.sum(-1, keepdim=True), pxy.sum(-2, keepdim=True)
+    ratio = torch.where(pxy > 0, pxy / (px * py), 1.0)
+    plug_in = (pxy * torch.log2(ratio)).sum((-2, -1))
+    r_x = (px > 0).sum((-2, -1)).to(_F64)
+    r_y = (py > 0).sum((-2, -1)).to(_F64)
+    return plug_in - (r_x - 1) * (r_y - 1) / (2 * n * _LN2)
+
+
+def _all_mi(cont: list[Tensor], cat: list[Tensor], y_oh: Tensor, copula: bool) -> Tensor:
+    """MI of every variable with labels ``y_oh [B, n, C]`` -> ``[B, T]`` bits.
+
+    `cont` holds ``[B or 1, n, d]`` values (copula-normalised here when `copula`), `cat` holds
+    one-hot ``[B or 1, n, L]`` codes.
+    """
+    out = []
+    for x in cont:
+        cx = info.copnorm(x) if copula else x
+        out.append(_continuous_mi(cx, y_oh))
+    for x_oh in cat:
+        out.append(_discrete_mi(x_oh, y_oh))
+    return torch.stack(out, dim=-1)
+
+
+def decision_information(
+    decisions: Tensor,
+    n_classes: int,
+    continuous: Mapping[str, Tensor],
+    categorical: Mapping[str, tuple[Tensor, int]],
+    *,
+    n_perm: int,
+    seed: int,
+    n_boot: int = 200,
+    level: float = 0.95,
+    min_class_trials: int = 20,
+    chunk: int = 32,
+    on_progress: Callable[[int], None] | None = None,
+) -> DecisionInformation:
+    """Information each variable carries about the decisions, with FWER p-values and CIs.
+
+    Parameters
+    ----------
+    decisions : Tensor (n,), integer decisions in ``[0, n_classes)``; -1 marks a missing answer
+        (those trials are dropped).
+    n_classes : size of the decision label space.
+    continuous : name -> Tensor (n, d) (or (n,)); a single factor (d = 1) or a factor group.
+    categorical : name -> (codes (n,) in ``[0, levels)``, levels); a categorical factor.
+    n_perm : permutations of the decisions (shared by every variable).
+    seed : seed of the permutations and of the resampling.
+    n_boot : resamples for the confidence interval (m-out-of-n subsampling, methods.md 4.1).
+    level : coverage of the interval.
+    min_class_trials : decision classes with fewer trials are pooled (`merge_rare_classes`).
+    chunk : permutations per batched step (bounds memory).
+    on_progress : called with the number of permutations finished.
+
+    Returns
+    -------
+    DecisionInformation, tensors on the device of `decisions`, float64.
+    """
+    names = tuple(continuous) + tuple(categorical)
+    if not names:
+        raise ValueError("decision_information needs at least one variable to test")
+    if set(continuous) & set(categorical):
+        raise ValueError("a variable is listed as both continuous and categorical")
+    device = decisions.device
+    keep = decisions >= 0
+    y, n_used, merged = merge_rare_classes(decisions[keep].long(), n_classes, min_class_trials)
+    n = int(y.shape[0])
+    if n_used < 2:
+        raise ValueError("the decisions are constant: no variable can carry information")
+    cont = []
+    for name, x in continuous.items():
+        x = x.unsqueeze(-1) if x.dim() == 1 else x
+        if x.shape[0] != decisions.shape[0]:
+            raise ValueError(f"{name}: {x.shape[0]} trials, decisions have {decisions.shape[0]}")
+        cont.append(x[keep].to(_F64).unsqueeze(0))
+    cat = []
+    for name, (codes, levels) in categorical.items():
+        if codes.shape[0] != decisions.shape[0]:
+            raise ValueError(
+                f"{name}: {codes.shape[0]} trials, decisions have {decisions.shape[0]}"
+            )
+        oh = torch.nn.functional.one_hot(codes[keep].long(), levels).to(_F64)
+        cat.append(oh.unsqueeze(0))
+
+    y_oh = torch.nn.functional.one_hot(y, n_used).to(_F64).unsqueeze(0)
+    cont_norm = [info.copnorm(x) for x in cont]  # once; permuting y leaves these unchanged
+    mi = _all_mi(cont_norm, cat, y_oh, copula=False)[0]
+
+    null = torch.empty(n_perm, len(names), dtype=_F64, device=device)
+    for start in range(0, n_perm, chunk):
+        c = min(chunk, n_perm - start)
+        perms = stats.permutation_indices(n, c, seed, device=device, start=start)
+        null[start : start + c] = _all_mi(cont_norm, cat, y_oh[0][perms], copula=False)
+        if on_progress is not None:
+            on_progress(c)
+
+    p_unc = stats.perm_pvalues(mi, null)
+    p_fwer = stats.standardized_max_pvalues(mi, null)
+
+    n_vars_c = len(cont)
+
+    def stat_fn(y_b: Tensor, *xs: Tensor) -> Tensor:
+        cont_b = [x for x in xs[:n_vars_c]]
+        cat_b = [x for x in xs[n_vars_c:]]
+        return _all_mi(cont_b, cat_b, y_b, copula=True)
+
+    ci = stats.bootstrap_ci(
+        stat_fn,
+        y_oh[0],
+        *[x[0] for x in cont],
+        *[x[0] for x in cat],
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        method="subsample",
+        chunk=max(1, chunk),
+    )
+    estimator = ("gcmi-model-cd",) * len(cont) + ("discrete-plugin-mm",) * len(cat)
+    return DecisionInformation(
+        names=names,
+        mi=mi,
+        p_value=p_fwer,
+        p_uncorrected=p_unc,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        null=null,
+        estimator=estimator,
+        n_trials=n,
+        n_perm=n_perm,
+        class_counts=y_oh[0].sum(0),
+        merged_classes=tuple(merged),
+        ci_method=f"{ci.method} (m={ci.resample_size} of {n}, {ci.n_boot} resamples)",
+    )

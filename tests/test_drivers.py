@@ -1,0 +1,99 @@
+"""analyses.drivers: information between stimulus factors and decisions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from analyses import drivers, info
+
+
+def _planted(n: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Decisions that depend on `texture` only (4 classes by quartile of a noisy texture value)."""
+    g = torch.Generator().manual_seed(seed)
+    factors = {
+        name: torch.randn(n, generator=g, dtype=torch.float64) for name in ("shape", "texture")
+    }
+    evidence = factors["texture"] + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    edges = evidence.quantile(torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+    return torch.bucketize(evidence, edges), factors
+
+
+def test_observed_information_equals_the_reference_estimators() -> None:
+    decisions, factors = _planted(600, seed=1)
+    g = torch.Generator().manual_seed(2)
+    levels = torch.randint(0, 3, (600,), generator=g)
+    group = torch.stack([factors["shape"], factors["texture"]], dim=1)
+    res = drivers.decision_information(
+        decisions,
+        4,
+        {"shape": factors["shape"], "both": group},
+        {"levels": (levels, 3)},
+        n_perm=20,
+        seed=0,
+        n_boot=10,
+    )
+    expected = [
+        info.gcmi_model_cd(factors["shape"].unsqueeze(1), decisions, 4),
+        info.gcmi_model_cd(group, decisions, 4),
+        info.mi_dd(levels, decisions, 3, 4, biascorrect=True),
+    ]
+    # Same formula, different summation order: float64 rounding only.
+    torch.testing.assert_close(res.mi, torch.stack(expected).to(torch.float64), rtol=0, atol=1e-9)
+
+
+def test_planted_texture_rule_is_found_and_shape_is_not() -> None:
+    decisions, factors = _planted(800, seed=3)
+    res = drivers.decision_information(decisions, 4, factors, {}, n_perm=200, seed=0, n_boot=50)
+    shape, texture = res.mi.tolist()
+    assert texture > 0.5  # I(texture; quartile of texture + noise) is about 0.9 bits
+    assert res.p_value[1] <= 1 / 201 + 1e-12  # nothing in 200 permutations comes close
+    assert res.p_value[0] > 0.05  # the decision rule ignores shape
+    assert res.ci_low[1] < texture < res.ci_high[1]
+    assert abs(shape) < 0.02  # bias-corrected estimate of zero information, N = 800
+
+
+def test_null_decisions_give_no_significant_factor_more_often_than_alpha() -> None:
+    # 60 data sets in which the decisions are independent of every factor. With FWER control at
+    # alpha = 0.05 the count of data sets with any significant factor is Binomial(60, <= 0.05):
+    # P(X >= 9) < 0.01, so 8 is the largest count a correct test should plausibly show.
+    hits = 0
+    for seed in range(60):
+        g = torch.Generator().manual_seed(1000 + seed)
+        factors = {f"f{j}": torch.randn(200, generator=g, dtype=torch.float64) for j in range(4)}
+        cat = {"c": (torch.randint(0, 3, (200,), generator=g), 3)}
+        decisions = torch.randint(0, 3, (200,), generator=g)
+        res = drivers.decision_information(
+            decisions, 3, factors, cat, n_perm=99, seed=seed, n_boot=2
+        )
+        hits += bool((res.p_value <= 0.05).any())
+    assert hits <= 8
+
+
+def test_missing_decisions_are_dropped_and_rare_classes_merged() -> None:
+    decisions, factors = _planted(400, seed=5)
+    decisions = decisions.clone()
+    decisions[:7] = -1
+    decisions[7:10] = 9  # a class answered only three times
+    res = drivers.decision_information(
+        decisions, 10, {"texture": factors["texture"]}, {}, n_perm=10, seed=0, n_boot=4
+    )
+    assert res.n_trials == 393
+    assert res.merged_classes == (9,)
+    assert int(res.class_counts.sum()) == 393
+
+
+def test_constant_decisions_are_refused() -> None:
+    with pytest.raises(ValueError, match="constant"):
+        drivers.decision_information(
+            torch.zeros(50, dtype=torch.long), 3, {"x": torch.randn(50)}, {}, n_perm=5, seed=0
+        )
+
+
+def test_p_values_never_reach_zero() -> None:
+    decisions, factors = _planted(300, seed=7)
+    res = drivers.decision_information(decisions, 4, factors, {}, n_perm=50, seed=1, n_boot=4)
+    assert float(res.p_value.min()) >= 1 / 51 - 1e-12
+    assert math.isfinite(float(res.ci_low[0]))
