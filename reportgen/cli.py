@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from reportgen.errors import ReportgenError
 
 if TYPE_CHECKING:
     from reportgen.responses import StudyInputs
+    from reportgen.study_data import ProgressFn
 
 app = typer.Typer(
     name="reportgen",
@@ -231,3 +233,168 @@ def history(
         )
         table.add_row(*(Text(c) for c in cells))  # Text: names are shown, never parsed as markup
     out.print(table)
+
+
+class Lang(StrEnum):
+    en = "en"
+    ja = "ja"
+
+
+class Device(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@contextmanager
+def _progress() -> Iterator[ProgressFn]:
+    """Rich progress bars on stderr (hidden when stderr is not a terminal)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+
+        def open_task(description: str, total: int):
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield open_task
+
+
+def _run(
+    config_path: Path,
+    out: Path,
+    lang: Lang | None,
+    device: Device | None,
+    seed: int | None,
+    history_db: Path | None,
+) -> None:
+    from reportgen.config import load_config
+    from reportgen.runner import run_study
+
+    with cli_errors():
+        config = load_config(config_path)
+        with _progress() as progress:
+            result = run_study(
+                config,
+                out,
+                lang=lang.value if lang else None,
+                device=device.value if device else None,
+                seed=seed,
+                history_db=history_db,
+                progress=progress,
+            )
+    console.print(f"Report written to {result.report_pdf}", highlight=False)
+    console.print(f"Results: {result.out_dir / 'results.json'}", highlight=False)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="The study config (TOML).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("report"),
+    lang: Annotated[Lang | None, typer.Option("--lang", help="Report language.")] = None,
+    device: Annotated[Device | None, typer.Option("--device", help="Where to compute.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of permutations.")] = None,
+    history_db: Annotated[
+        Path | None, typer.Option("--db", help="History store (SQLite file).")
+    ] = None,
+) -> None:
+    """Run the study described by CONFIG and write its report to OUT."""
+    _run(config, out, lang, device, seed, history_db)
+
+
+@app.command()
+def demo(
+    name: Annotated[str, typer.Argument(help="Which demo: parts or cue-conflict.")] = "parts",
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
+    lang: Annotated[Lang | None, typer.Option("--lang", help="Report language.")] = None,
+    device: Annotated[Device | None, typer.Option("--device", help="Where to compute.")] = None,
+    history_db: Annotated[
+        Path | None, typer.Option("--db", help="History store (SQLite file).")
+    ] = None,
+) -> None:
+    """Run an embedded demo study (parts: generated parts and a small ResNet; cue-conflict:
+    real human and CNN decisions from Geirhos et al., ICLR 2019)."""
+    from reportgen.runner import demo_config_path
+
+    with cli_errors():
+        config_path = demo_config_path(name)
+    _run(config_path, out or Path(f"out/{name}"), lang, device, None, history_db)
+
+
+@app.command("train-sample")
+def train_sample_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for model.pt and model.json.")] = Path(
+        "sample_data/parts"
+    ),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, batches, stimuli.")] = 0,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs of fresh stimuli (default 4).", min=1)
+    ] = None,
+) -> None:
+    """Train the demo ResNet-10 on generated parts (CPU, 2 threads, a few minutes)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reportgen.train_sample import train_sample
+
+    with Progress(
+        TextColumn("training"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps, loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("train", total=None, loss=float("nan"))
+
+        def step(done: int, total: int, loss: float) -> None:
+            bar.update(task, completed=done, total=total, loss=loss)
+
+        extra = {} if epochs is None else {"epochs": epochs}
+        record = train_sample(out, seed=seed, on_progress=step, **extra)
+    ev = record["evaluation"]
+    cc = ev["cue_conflict"]
+    console.print(
+        f"Wrote {escape(str(out / 'model.pt'))} and model.json: standard accuracy "
+        f"{ev['standard']['accuracy']:.1%}; cue-conflict answers texture {cc['texture']:.1%}, "
+        f"shape {cc['shape']:.1%}, other {cc['other']:.1%}",
+        highlight=False,
+    )
+
+
+@app.command("simulate-panel")
+def simulate_panel_command(
+    config: Annotated[Path, typer.Argument(help="The study config (TOML) whose stimuli to use.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write.")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated observers.")] = 0,
+    observers: Annotated[int, typer.Option("--observers", help="Panel size.", min=1)] = 6,
+) -> None:
+    """Write a SIMULATED inspector panel's answers to CONFIG's stimuli (demo data, not people)."""
+    from reportgen.config import load_config
+    from reportgen.panel import simulate_panel_for_config, write_panel
+
+    with cli_errors():
+        # The config may name OUT as its [humans] responses; a placeholder lets it validate
+        # when the file does not exist yet (it is removed again if anything fails).
+        placeholder = not out.exists()
+        if placeholder:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.touch()
+        try:
+            study = load_config(config)
+            panel = simulate_panel_for_config(study, n_observers=observers, seed=seed)
+            write_panel(panel, out)
+        except BaseException:
+            if placeholder:
+                out.unlink(missing_ok=True)
+            raise
+    console.print(
+        f"Wrote {escape(str(out))}: {len(panel)} simulated answers from "
+        f"{panel['observer'].nunique()} simulated observers",
+        highlight=False,
+    )

@@ -34,6 +34,7 @@ from reportgen.errors import ReportgenError
 
 __all__ = [
     "AnalysisConfig",
+    "CuesConfig",
     "Config",
     "DecisionsConfig",
     "GeneratorConfig",
@@ -55,7 +56,7 @@ REDUCTIONS = ("gap",)
 PROJECTIONS = ("none", "pca", "random")
 
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "report": ("title", "period", "language", "history_db"),
+    "report": ("title", "study", "period", "language", "history_db"),
     "model": (
         "arch",
         "weights",
@@ -72,6 +73,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "humans": ("responses", "simulated"),
     "decisions": ("models",),
     "analysis": ("permutations", "alpha", "device", "seed", "bootstrap", "layer_pcs"),
+    "cues": ("shape", "texture", "morph_from", "morph_to", "morph_level"),
 }
 _REQUIRED_SECTIONS = ("report", "stimuli", "factors")
 
@@ -81,6 +83,7 @@ class ReportConfig:
     """``[report]``: what the report is called and in which language it is written."""
 
     title: str
+    study: str = ""  # name the history store files runs under; default: the config's folder
     period: str = ""  # e.g. "2026-Q4"; shown on the cover and used by the history store
     language: Literal["en", "ja"] = "en"
     history_db: Path | None = None  # SQLite file of past runs; created on first use
@@ -160,6 +163,23 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CuesConfig:
+    """``[cues]``: stimulus-table columns naming the class each cue points to.
+
+    ``shape`` and ``texture`` (class names or class indices) give the shape bias on trials
+    where they differ (Geirhos et al. 2019); ``morph_from``, ``morph_to`` and ``morph_level``
+    give generalisation curves along ``*-morph`` conditions. A column that is absent from
+    the table turns that analysis off.
+    """
+
+    shape: str = "shape_class"
+    texture: str = "texture_class"
+    morph_from: str = "morph_from"
+    morph_to: str = "morph_to"
+    morph_level: str = "morph_level"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A checked study configuration. Paths are absolute (resolved against the file's folder).
 
@@ -174,6 +194,7 @@ class Config:
     humans: HumansConfig | None
     decisions: DecisionsConfig | None
     analysis: AnalysisConfig
+    cues: CuesConfig = field(default_factory=CuesConfig)
     canonical: str = field(repr=False, default="")  # sorted-key JSON of the parsed TOML
 
     @property
@@ -436,6 +457,7 @@ def load_config(path: str | Path) -> Config:
     factors = _read_factors(r, raw)
     humans = _read_humans(r, raw)
     analysis = _read_analysis(r, raw)
+    cues = _read_cues(r, raw)
 
     if (
         model is not None
@@ -464,6 +486,7 @@ def load_config(path: str | Path) -> Config:
         humans=humans,
         decisions=decisions,
         analysis=analysis,
+        cues=cues,
         canonical=canonical,
     )
 
@@ -473,12 +496,15 @@ def _read_report(r: _Reader, raw: dict[str, Any]) -> ReportConfig | None:
     if sec is None:
         return None
     title = r.text(sec, "report", "title")
+    study = r.text(sec, "report", "study", default=r.base.name)
     period = r.text(sec, "report", "period", default="")
     language = r.choice(sec, "report", "language", LANGUAGES, "en")
     history = r.path(sec, "report", "history_db", default=None, kind="any")
     if history is not None and history.is_dir():
         r.problem("report.history_db", f"is a folder, expected a database file: {history}")
-    return ReportConfig(title=title, period=period, language=language, history_db=history)
+    return ReportConfig(
+        title=title, study=study, period=period, language=language, history_db=history
+    )
 
 
 _CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -684,4 +710,17 @@ def _read_analysis(r: _Reader, raw: dict[str, Any]) -> AnalysisConfig | None:
         seed=r.integer(sec, "analysis", "seed", 0, minimum=0),
         bootstrap=r.integer(sec, "analysis", "bootstrap", 200, minimum=0, extra=bootstrap_rule),
         layer_pcs=r.integer(sec, "analysis", "layer_pcs", 4, minimum=1, maximum=256),
+    )
+
+
+def _read_cues(r: _Reader, raw: dict[str, Any]) -> CuesConfig:
+    sec = r.section(raw, "cues")
+    if sec is None:
+        return CuesConfig()
+    defaults = CuesConfig()
+    return CuesConfig(
+        **{
+            key: r.text(sec, "cues", key, default=getattr(defaults, key))
+            for key in _SECTION_KEYS["cues"]
+        }
     )

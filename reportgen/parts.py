@@ -220,6 +220,9 @@ _SHAPE_TABLE = torch.tensor(_SHAPE_PROTOS, dtype=torch.float64)  # [8, n_shape]
 _TEXTURE_TABLE = torch.tensor(_TEXTURE_PROTOS, dtype=torch.float64)  # [8, n_texture]
 # Within-type jitter is in units of the between-type standard deviation of each factor.
 _SHAPE_SPREAD = _SHAPE_TABLE.std(dim=0, correction=0)
+# Each harmonic jitters isotropically in its (cos, sin) plane: the prototypes have no sine
+# components for some harmonics, which would otherwise leave those columns constant.
+_SHAPE_SPREAD[:8] = _SHAPE_SPREAD[:8].view(4, 2).amax(dim=1, keepdim=True).expand(4, 2).reshape(8)
 _TEXTURE_SPREAD = _TEXTURE_TABLE.std(dim=0, correction=0)
 
 _R0 = 0.62  # outline radius at scale 1, in half-image units

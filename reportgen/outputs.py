@@ -1,0 +1,54 @@
+"""Machine-readable outputs of a run: `results.json`, `tables/*.csv` and `run.log`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from reportgen.findings import Findings
+
+# One CSV per list of Findings records; the columns are the dataclass fields.
+TABLES = (
+    "drivers",
+    "shape_bias",
+    "accuracy",
+    "morph_curves",
+    "error_consistency",
+    "decision_agreement",
+    "shared_information",
+    "layers",
+)
+
+
+def write_results(findings: Findings, out_dir: Path, log_lines: list[str]) -> None:
+    """Write results.json, tables/*.csv and run.log into `out_dir`."""
+    findings.write_json(out_dir / "results.json")
+    tables = out_dir / "tables"
+    tables.mkdir(exist_ok=True)
+    for name in TABLES:
+        records = getattr(findings, name)
+        cls_fields = [f.name for f in dataclasses.fields(_record_type(name))]
+        frame = pd.DataFrame([dataclasses.asdict(r) for r in records], columns=cls_fields)
+        frame.to_csv(tables / f"{name}.csv", index=False)
+    lines = list(log_lines)
+    lines.append(
+        "timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in findings.run.timings_s.items())
+    )
+    (out_dir / "run.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _record_type(name: str) -> type:
+    from reportgen import findings as f
+
+    return {
+        "drivers": f.Driver,
+        "shape_bias": f.ShapeBias,
+        "accuracy": f.Accuracy,
+        "morph_curves": f.MorphPoint,
+        "error_consistency": f.ErrorConsistency,
+        "decision_agreement": f.DecisionAgreement,
+        "shared_information": f.SharedInformation,
+        "layers": f.LayerInfo,
+    }[name]

@@ -1,0 +1,514 @@
+"""The analysis stage: StudyData in, Findings out, by calling `analyses` only.
+
+Every number the report states is computed here (through `analyses`) and stored in a
+Finding; nothing downstream computes statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from datetime import UTC, datetime
+
+import torch
+from torch import Tensor
+
+from analyses import agreement, behaviour, drivers, stats
+from reportgen import __version__
+from reportgen.config import Config, config_hash
+from reportgen.findings import (
+    Accuracy,
+    Caveat,
+    DecisionAgreement,
+    Driver,
+    ErrorConsistency,
+    Findings,
+    LayerInfo,
+    MorphPoint,
+    RunInfo,
+    ShapeBias,
+    SharedInformation,
+    Study,
+)
+from reportgen.study_data import ProgressFn, StudyData
+
+POOLED_HUMANS = "humans"
+HUMAN_HUMAN = "human-human"
+# Decision classes answered fewer times than this are pooled before class-conditional
+# estimation (methods.md 4.4).
+MIN_CLASS_TRIALS = 20
+
+
+def analyse(
+    data: StudyData,
+    config: Config,
+    *,
+    seed: int | None = None,
+    progress: ProgressFn | None = None,
+) -> Findings:
+    """Run every analysis the study supports and collect the Findings."""
+    a = config.analysis
+    seed = a.seed if seed is None else seed
+    timings = dict(data.timings_s)
+    caveats = [Caveat("validation", {"message": w}) for w in data.warnings]
+    if data.humans_simulated:
+        caveats.append(Caveat("simulated_panel", {"n": len(data.humans)}))
+
+    t = time.perf_counter()
+    driver_list, infos = _drivers(data, a.permutations, seed, a.bootstrap, a.alpha, progress)
+    timings["drivers"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    shape_bias = _shape_bias(data)
+    accuracy = _accuracy(data)
+    morph = _morph_curves(data)
+    timings["behaviour"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    kappas, agreements = _agreement(data, seed, max(a.bootstrap, 200))
+    shared = _shared_information(data, infos, a.alpha)
+    timings["agreement"] = time.perf_counter() - t
+    for i, observer in enumerate(data.observers):
+        missing = int((data.decisions[i] < 0).sum())
+        if missing:
+            caveats.append(Caveat("missing_responses", {"observer": observer, "n": missing}))
+
+    layers: list[LayerInfo] = []
+    if data.activations:
+        t = time.perf_counter()
+        layers = _layers(data, a.permutations, seed, a.layer_pcs, a.alpha, progress)
+        timings["layers"] = time.perf_counter() - t
+
+    conditions = {c: int((data.condition_codes == i).sum()) for i, c in enumerate(data.conditions)}
+    study = Study(
+        name=config.report.study,
+        title=config.report.title,
+        period=config.report.period,
+        language=config.report.language,
+        classes=data.classes,
+        groups=data.groups,
+        conditions=conditions,
+        models=data.models,
+        humans=data.humans,
+        humans_simulated=data.humans_simulated,
+        decision_only=config.decision_only,
+        attribution=_attribution(config),
+    )
+    run = RunInfo(
+        config_hash=config_hash(config),
+        seed=seed,
+        permutations=a.permutations,
+        alpha=a.alpha,
+        n_stimuli=len(data.stimuli),
+        n_trials=int((data.decisions >= 0).sum()),
+        device=data.device,
+        versions=_versions(),
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        model_fingerprint=data.model_fingerprint,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return Findings(
+        study=study,
+        run=run,
+        drivers=driver_list,
+        shape_bias=shape_bias,
+        accuracy=accuracy,
+        morph_curves=morph,
+        error_consistency=kappas,
+        decision_agreement=agreements,
+        shared_information=shared,
+        layers=layers,
+        warnings=caveats,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# what drives the decisions
+# ------------------------------------------------------------------------------------------
+
+
+def _decision_sets(data: StudyData) -> list[tuple[str, Tensor, int]]:
+    """(observer, decisions, copies of the stimulus set) per model, per person, and the panel."""
+    sets = [(o, data.decisions[i], 1) for i, o in enumerate(data.observers)]
+    humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+    if len(humans) > 1:
+        # All people saw the same stimuli, so pooling their trials keeps the factor values
+        # exchangeable under the null (no stimulus dependence).
+        sets.append((POOLED_HUMANS, data.decisions[humans].reshape(-1), len(humans)))
+    return sets
+
+
+def _drivers(
+    data: StudyData,
+    n_perm: int,
+    seed: int,
+    n_boot: int,
+    alpha: float,
+    progress: ProgressFn | None,
+) -> tuple[list[Driver], dict[str, drivers.DecisionInformation]]:
+    sets = _decision_sets(data)
+    advance = progress("Information about the decisions", n_perm * len(sets)) if progress else None
+    out: list[Driver] = []
+    infos: dict[str, drivers.DecisionInformation] = {}
+    for observer, dec, copies in sets:
+        cont = {
+            v.name: v.values.repeat(copies, 1) for v in data.variables if v.kind == "continuous"
+        }
+        cat = {
+            v.name: (v.values.repeat(copies), v.levels)
+            for v in data.variables
+            if v.kind == "categorical"
+        }
+        res = drivers.decision_information(
+            dec,
+            len(data.classes),
+            cont,
+            cat,
+            n_perm=n_perm,
+            seed=seed,
+            n_boot=max(n_boot, 2),
+            min_class_trials=MIN_CLASS_TRIALS,
+            on_progress=advance,
+        )
+        infos[observer] = res
+        by_name = {v.name: v for v in data.variables}
+        group_mi = {
+            name: max(float(res.mi[i]), 0.0)
+            for i, name in enumerate(res.names)
+            if by_name[name].name == by_name[name].group
+        }
+        total = sum(group_mi.values())
+        for i, name in enumerate(res.names):
+            mi = float(res.mi[i])
+            out.append(
+                Driver(
+                    name=name,
+                    group=by_name[name].group,
+                    mi_bits=mi,
+                    share=max(mi, 0.0) / total if total > 0 else 0.0,
+                    p_value=float(res.p_value[i]),
+                    significant=bool(res.p_value[i] <= alpha),
+                    ci_low=float(res.ci_low[i]) if n_boot else math.nan,
+                    ci_high=float(res.ci_high[i]) if n_boot else math.nan,
+                    observer=observer,
+                    estimator=res.estimator[i],
+                )
+            )
+    out.sort(key=lambda d: (d.observer or "", d.name != d.group, -d.mi_bits))
+    return out, infos
+
+
+# ------------------------------------------------------------------------------------------
+# behaviour
+# ------------------------------------------------------------------------------------------
+
+
+def _shape_bias(data: StudyData) -> list[ShapeBias]:
+    if data.shape_cue is None or data.texture_cue is None:
+        return []
+    known = (data.shape_cue >= 0) & (data.texture_cue >= 0)
+    if not bool(((data.shape_cue != data.texture_cue) & known).any()):
+        return []
+    shape = torch.where(known, data.shape_cue, -2)
+    texture = torch.where(known, data.texture_cue, -2)
+    res = behaviour.shape_bias(data.decisions, shape, texture, dtype=torch.float64)
+    out = []
+    for i, obs in enumerate(data.observers):
+        out.append(_shape_bias_entry(obs, data.kinds[i], res, i))
+    humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+    if len(humans) > 1:
+        pooled = behaviour.shape_bias(
+            data.decisions[humans].reshape(-1),
+            shape.repeat(len(humans)),
+            texture.repeat(len(humans)),
+            dtype=torch.float64,
+        )
+        out.append(_shape_bias_entry(POOLED_HUMANS, "humans", pooled, None))
+    return out
+
+
+def _shape_bias_entry(observer: str, kind: str, res, i: int | None) -> ShapeBias:
+    pick = (lambda t: t) if i is None else (lambda t: t[i])
+    n_shape, n_texture = int(pick(res.n_shape)), int(pick(res.n_texture))
+    lo, hi = behaviour.wilson_interval(n_shape, n_shape + n_texture)
+    return ShapeBias(
+        observer=observer,
+        shape_bias=float(pick(res.shape_bias)),
+        n_shape=n_shape,
+        n_texture=n_texture,
+        n_other=int(pick(res.n_other)) + int(pick(res.n_missing)),
+        ci_low=lo,
+        ci_high=hi,
+        kind=kind,
+    )
+
+
+def _accuracy(data: StudyData) -> list[Accuracy]:
+    res = behaviour.accuracy_by_condition(
+        data.decisions, data.labels, data.condition_codes, len(data.conditions)
+    )
+    out = []
+    for i, obs in enumerate(data.observers):
+        for c, cond in enumerate(data.conditions):
+            n = int(res.n_answered[i, c])
+            if n:
+                out.append(Accuracy(obs, cond, float(res.accuracy[i, c]), n))
+    humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+    if len(humans) > 1:
+        correct = res.n_correct[humans].sum(0)
+        answered = res.n_answered[humans].sum(0)
+        for c, cond in enumerate(data.conditions):
+            if int(answered[c]):
+                out.append(
+                    Accuracy(POOLED_HUMANS, cond, float(correct[c] / answered[c]), int(answered[c]))
+                )
+    return out
+
+
+def _morph_curves(data: StudyData) -> list[MorphPoint]:
+    if data.morph is None:
+        return []
+    out: list[MorphPoint] = []
+    humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+    for cond, rows in data.morph.groupby("condition", sort=True):
+        levels = sorted(rows["level"].unique())
+        level_codes = torch.as_tensor(rows["level"].map(levels.index).to_numpy())
+        idx = torch.as_tensor(rows["index"].to_numpy())
+        a = torch.as_tensor(rows["from"].to_numpy())
+        b = torch.as_tensor(rows["to"].to_numpy())
+        dec = data.decisions[:, idx]
+        res = behaviour.morph_curves(dec, level_codes, a, b, len(levels))
+        for i, obs in enumerate(data.observers):
+            out += _morph_points(obs, cond, levels, res, i)
+        if len(humans) > 1:
+            pooled = behaviour.morph_curves(
+                dec[humans].reshape(-1),
+                level_codes.repeat(len(humans)),
+                a.repeat(len(humans)),
+                b.repeat(len(humans)),
+                len(levels),
+            )
+            out += _morph_points(POOLED_HUMANS, cond, levels, pooled, None)
+    return out
+
+
+def _morph_points(observer, cond, levels, res, i) -> list[MorphPoint]:
+    pick = (lambda t: t) if i is None else (lambda t: t[i])
+    return [
+        MorphPoint(
+            observer,
+            cond,
+            float(level),
+            float(pick(res.p_a)[j]),
+            float(pick(res.p_b)[j]),
+            int(pick(res.n_answered)[j]),
+        )
+        for j, level in enumerate(levels)
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# model versus people
+# ------------------------------------------------------------------------------------------
+
+
+def _agreement(
+    data: StudyData, seed: int, n_boot: int
+) -> tuple[list[ErrorConsistency], list[DecisionAgreement]]:
+    humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+    models = [i for i, k in enumerate(data.kinds) if k == "model"]
+    if not humans or not models and len(humans) < 2:
+        return [], []
+    answered = data.decisions >= 0
+    correct = (data.decisions == data.labels) & answered
+    kappas: list[ErrorConsistency] = []
+    agreements: list[DecisionAgreement] = []
+    ch, ah = correct[humans], answered[humans]
+
+    # Resampled trials arrive as [B, m] (one observer) or [B, m, H] (people, trials first).
+    def model_kappa(cm: Tensor, am: Tensor, chb: Tensor, ahb: Tensor) -> Tensor:
+        return agreement.model_vs_humans(cm > 0.5, chb.mT > 0.5, am > 0.5, ahb.mT > 0.5)
+
+    def ceiling(chb: Tensor, ahb: Tensor) -> Tensor:
+        return agreement.human_ceiling(chb.mT > 0.5, ahb.mT > 0.5)
+
+    for m in models:
+        est = agreement.model_vs_humans(correct[m], ch, answered[m], ah)
+        ci = stats.bootstrap_ci(
+            model_kappa,
+            correct[m].to(torch.float64),
+            answered[m].to(torch.float64),
+            ch.T.to(torch.float64),
+            ah.T.to(torch.float64),
+            n_boot=n_boot,
+            seed=seed,
+            method="bootstrap",
+        )
+        kappas.append(
+            ErrorConsistency(
+                data.observers[m], float(est), float(ci.low), float(ci.high), len(humans)
+            )
+        )
+        agree = [
+            agreement.decision_agreement(data.decisions[m], data.decisions[h], len(data.classes))
+            for h in humans
+        ]
+        agreements.append(
+            DecisionAgreement(
+                data.observers[m],
+                float(sum(float(a.agreement) for a in agree) / len(agree)),
+                float(sum(float(a.chance) for a in agree) / len(agree)),
+            )
+        )
+    if len(humans) > 1:
+        est = agreement.human_ceiling(ch, ah)
+        ci = stats.bootstrap_ci(
+            ceiling,
+            ch.T.to(torch.float64),
+            ah.T.to(torch.float64),
+            n_boot=n_boot,
+            seed=seed,
+            method="bootstrap",
+        )
+        n_pairs = len(humans) * (len(humans) - 1) // 2
+        kappas.append(
+            ErrorConsistency(HUMAN_HUMAN, float(est), float(ci.low), float(ci.high), n_pairs)
+        )
+        pairs = [
+            agreement.decision_agreement(data.decisions[i], data.decisions[j], len(data.classes))
+            for k, i in enumerate(humans)
+            for j in humans[k + 1 :]
+        ]
+        agreements.append(
+            DecisionAgreement(
+                HUMAN_HUMAN,
+                float(sum(float(a.agreement) for a in pairs) / len(pairs)),
+                float(sum(float(a.chance) for a in pairs) / len(pairs)),
+            )
+        )
+    return kappas, agreements
+
+
+def _shared_information(
+    data: StudyData, infos: dict[str, drivers.DecisionInformation], alpha: float
+) -> list[SharedInformation]:
+    """MMI redundancy about each factor group between each model's and each person's decisions.
+
+    R(F; D_model, D_person) = min(I(F; D_model), I(F; D_person)), averaged over people
+    (methods.md 2.12, last paragraph). Null: the model's decisions shuffled, which keeps every
+    person's information and destroys the model's; the same permutations serve every group, so
+    the family-wise correction runs over all models x groups at once.
+    """
+    models = data.models
+    humans = data.humans
+    if not models or not humans:
+        return []
+    groups = list(data.groups)
+    rows: list[tuple[str, str]] = []
+    observed, nulls = [], []
+    for m in models:
+        info_m = infos[m]
+        for g in groups:
+            j = info_m.names.index(g)
+            human_mi = torch.stack([infos[h].mi[infos[h].names.index(g)] for h in humans])
+            observed.append(torch.minimum(human_mi, info_m.mi[j]).mean())
+            nulls.append(torch.minimum(human_mi.unsqueeze(0), info_m.null[:, j : j + 1]).mean(1))
+            rows.append((m, g))
+    obs = torch.stack(observed)
+    null = torch.stack(nulls, dim=1)
+    p = stats.standardized_max_pvalues(obs, null)
+    return [
+        SharedInformation(m, g, float(obs[i]), float(p[i]), bool(p[i] <= alpha), "mmi")
+        for i, (m, g) in enumerate(rows)
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# inside the network
+# ------------------------------------------------------------------------------------------
+
+
+def _layers(
+    data: StudyData,
+    n_perm: int,
+    seed: int,
+    n_pcs: int,
+    alpha: float,
+    progress: ProgressFn | None,
+) -> list[LayerInfo]:
+    from analyses import layers as layer_analysis
+    from analyses.drivers import merge_rare_classes
+
+    model = data.kinds.index("model")
+    dec = data.decisions[model]
+    keep = dec >= 0
+    codes, n_used, _ = merge_rare_classes(dec[keep], len(data.classes), MIN_CLASS_TRIALS)
+    groups = {
+        v.name: v.values[keep]
+        for v in data.variables
+        if v.kind == "continuous" and v.name == v.group
+    }
+    if not groups or n_used < 2:
+        return []
+    acts = {name: a[keep] for name, a in data.activations.items()}
+    total = n_perm * (len(acts) * len(groups) + 1)
+    advance = progress("Information inside the network", total) if progress else None
+    results = layer_analysis.layer_information(
+        acts,
+        groups,
+        codes,
+        n_used,
+        n_perm=n_perm,
+        seed=seed,
+        n_pcs=n_pcs,
+        alpha=alpha,
+        on_progress=advance,
+    )
+    order = list(acts)
+    return [
+        LayerInfo(
+            layer=r.layer,
+            depth=order.index(r.layer),
+            group=r.group,
+            mi_bits=float(r.mi_bits),
+            mi_p_value=float(r.mi_p),
+            mi_significant=bool(r.mi_p <= alpha),
+            n_units=int(r.n_units),
+            n_significant_units=int(r.n_significant_units),
+            max_unit_bits=float(r.max_unit_bits),
+            median_unit_bits=float(r.median_unit_bits),
+            redundancy_bits=float(r.red_bits),
+            redundancy_p_value=float(r.red_p),
+            redundancy_significant=bool(r.red_p <= alpha),
+            measure=r.measure,
+        )
+        for r in results
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# run record
+# ------------------------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str]:
+    import pandas
+    import torchvision
+
+    return {
+        "reportgen": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+def _attribution(config: Config) -> str:
+    """The data licence note shipped next to the stimulus table, if any."""
+    table = config.stimuli.table
+    if table is None:
+        return ""
+    note = table.parent / "ATTRIBUTION.txt"
+    return note.read_text(encoding="utf-8").strip() if note.is_file() else ""

@@ -1,0 +1,85 @@
+"""One run end to end: config -> StudyData -> Findings -> outputs, report and history row.
+
+Everything is written into a staging folder that replaces `--out` only when complete, and
+the history row is recorded last inside it, so a failed run leaves no half-written report
+and no history row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportgen.atomic_out import staged_folder
+from reportgen.config import Config
+from reportgen.findings import Findings
+from reportgen.outputs import write_results
+from reportgen.pipeline import analyse
+from reportgen.study_data import ProgressFn, load_study_data
+
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+DEMOS = {"parts": "parts/study.toml", "cue-conflict": "cue_conflict/study.toml"}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    findings: Findings
+    report_pdf: Path | None
+    report_html: Path | None
+    history_db: Path | None
+
+
+def run_study(
+    config: Config,
+    out_dir: Path,
+    *,
+    lang: str | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    history_db: Path | None = None,
+    render: bool = True,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run the study `config` describes and write its outputs into `out_dir`."""
+    from reportgen.history import default_db_path, previous_runs, record_run
+    from reportgen.render import render_report
+
+    out_dir = Path(out_dir).resolve()
+    lang = lang or config.report.language
+    db = history_db or config.report.history_db or default_db_path()
+    log = [f"config: {config.path}", f"output: {out_dir}"]
+    t0 = time.perf_counter()
+    with staged_folder(out_dir) as stage:
+        data = load_study_data(config, device=device, work_dir=stage, progress=progress)
+        findings = analyse(data, config, seed=seed, progress=progress)
+        findings = dataclasses.replace(
+            findings, study=dataclasses.replace(findings.study, language=lang)
+        )
+        pdf = html = None
+        if render:
+            t = time.perf_counter()
+            paths = render_report(
+                findings, stage, lang=lang, history=previous_runs(db, findings.study.name)
+            )
+            timings = dict(findings.run.timings_s, report=round(time.perf_counter() - t, 3))
+            findings = dataclasses.replace(
+                findings, run=dataclasses.replace(findings.run, timings_s=timings)
+            )
+            pdf, html = out_dir / paths.pdf.name, out_dir / paths.html.name
+        log.append(f"total: {time.perf_counter() - t0:.1f} s")
+        write_results(findings, stage, log)
+        if render:
+            record_run(db, findings)
+    return RunResult(out_dir, findings, pdf, html, db if render else None)
+
+
+def demo_config_path(name: str) -> Path:
+    """The study config of an embedded demo."""
+    if name not in DEMOS:
+        from reportgen.errors import ReportgenError
+
+        raise ReportgenError(f"unknown demo {name!r}; choose one of: {', '.join(DEMOS)}")
+    return SAMPLE_DATA / DEMOS[name]

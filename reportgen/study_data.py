@@ -1,0 +1,297 @@
+"""Turn a checked config into the tensors the analyses need: one `StudyData` per run.
+
+This is the only stage that touches files, the stimulus generator and the model: it loads
+(or generates) the stimuli, runs the model with streaming extraction, reads people's and
+logged models' responses, and codes everything against one class set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from reportgen.config import Config
+from reportgen.errors import ReportgenError
+from reportgen.responses import Trials, combine_trials, decision_matrix, load_study_inputs
+from reportgen.stimuli import StimulusSet, build_stimulus_set, encode, load_images
+
+ProgressFn = Callable[[str, int], Callable[[int], None]]
+"""Opens a progress task: ``(description, total) -> advance(n)``."""
+
+
+@dataclass(frozen=True)
+class FactorVariable:
+    """One tested variable: a factor column, or a factor group as a whole."""
+
+    name: str
+    group: str
+    kind: str  # "continuous" or "categorical"
+    values: Tensor  # continuous: (n, d) float64; categorical: (n,) int64 codes
+    levels: int = 0  # categorical only
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Everything a run analyses, coded against the study's class set.
+
+    ``decisions[i, j]`` is observer i's answer to stimulus j as an index into ``classes``
+    (-1: no answer). Models come first, then people.
+    """
+
+    stimuli: StimulusSet
+    classes: tuple[str, ...]
+    observers: tuple[str, ...]
+    kinds: tuple[str, ...]  # "model" or "human", per observer
+    decisions: Tensor  # (n_observers, n_stimuli) int64
+    labels: Tensor  # (n_stimuli,) int64, true class
+    conditions: tuple[str, ...]
+    condition_codes: Tensor  # (n_stimuli,) int64 into `conditions`
+    variables: list[FactorVariable]
+    groups: dict[str, list[str]]
+    shape_cue: Tensor | None  # (n_stimuli,) class index the shape points to, -1 unknown
+    texture_cue: Tensor | None
+    morph: pd.DataFrame | None  # rows of *-morph conditions: condition, level, from, to codes
+    activations: dict[str, Tensor] = field(default_factory=dict)  # layer -> (n, units)
+    model_fingerprint: str | None = None
+    device: str = "cpu"
+    humans_simulated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(o for o, k in zip(self.observers, self.kinds, strict=True) if k == "model")
+
+    @property
+    def humans(self) -> tuple[str, ...]:
+        return tuple(o for o, k in zip(self.observers, self.kinds, strict=True) if k == "human")
+
+
+def model_observer_id(config: Config) -> str:
+    """The observer id of the analysed model: the weights file's name, else the architecture."""
+    assert config.model is not None
+    if config.model.weights is not None:
+        return config.model.weights.stem
+    return config.model.arch.rsplit(":", 1)[-1]
+
+
+def load_study_data(
+    config: Config,
+    *,
+    device: str | None = None,
+    work_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> StudyData:
+    """Load, generate and run everything the config names (see the module docstring)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    images: Tensor | None = None
+    if config.stimuli.generator is not None:
+        stimset, images, humans, decisions_trials, warnings = _generated_inputs(config, work_dir)
+    else:
+        inputs = load_study_inputs(config)
+        stimset, humans, decisions_trials = inputs.stimuli, inputs.humans, inputs.decisions
+        warnings = list(inputs.warnings)
+    timings["load inputs"] = time.perf_counter() - t0
+    classes = stimset.classes
+
+    observers: list[str] = []
+    kinds: list[str] = []
+    rows: list[Tensor] = []
+    activations: dict[str, Tensor] = {}
+    fingerprint = None
+    device_used = "cpu"
+    if config.model is not None:
+        t1 = time.perf_counter()
+        from reportgen.extract import extract
+        from reportgen.model import load_model, model_fingerprint, resolve_device, resolve_layers
+
+        mc = config.model
+        model = load_model(
+            mc.arch,
+            mc.weights,
+            mc.num_classes or len(classes),
+            trust_checkpoint=mc.trust_checkpoint,
+        )
+        fingerprint = model_fingerprint(model)
+        layers = resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
+        dev = resolve_device(device or config.analysis.device)
+        device_used = str(dev)
+        if images is None:
+            images = load_images(stimset)
+        advance = progress("Running the model", len(stimset)) if progress else None
+        responses = extract(
+            model,
+            images,
+            layers,
+            device=dev,
+            batch_size=mc.batch_size,
+            projection=mc.projection,
+            dim=mc.projection_dim,
+            seed=config.analysis.seed,
+            on_progress=advance,
+        )
+        observers.append(model_observer_id(config))
+        kinds.append("model")
+        rows.append(responses.decisions.to(torch.int64).reshape(1, -1))
+        activations = {k: v.to(torch.float64) for k, v in responses.activations.items()}
+        timings["model"] = time.perf_counter() - t1
+
+    for trials in (decisions_trials, humans):
+        if trials is None:
+            continue
+        ids, matrix = decision_matrix(trials, stimset)
+        trial_kinds = trials.kinds
+        for i, obs in enumerate(ids):
+            if obs in observers:
+                raise ReportgenError(
+                    f"observer id {obs!r} is used twice (the model and a responses file); "
+                    "rename one of them"
+                )
+            observers.append(obs)
+            kinds.append(trial_kinds[obs])
+            rows.append(matrix[i : i + 1].to(torch.int64))
+    if not observers:
+        raise ReportgenError(f"{config.path}: no model and no responses: nothing to analyse")
+
+    table = stimset.table
+    labels, _ = encode(table["label"], classes)
+    conditions = tuple(dict.fromkeys(table["condition"].astype(str)))
+    condition_codes, _ = encode(table["condition"].astype(str), conditions)
+    cues = config.cues
+    shape_cue = _cue_codes(table, cues.shape, classes)
+    texture_cue = _cue_codes(table, cues.texture, classes)
+    morph = _morph_table(table, cues, classes, conditions)
+    return StudyData(
+        stimuli=stimset,
+        classes=classes,
+        observers=tuple(observers),
+        kinds=tuple(kinds),
+        decisions=torch.cat(rows),
+        labels=labels,
+        conditions=conditions,
+        condition_codes=condition_codes,
+        variables=_factor_variables(stimset),
+        groups={g: list(cols) for g, cols in stimset.groups.items()},
+        shape_cue=shape_cue,
+        texture_cue=texture_cue,
+        morph=morph,
+        activations=activations,
+        model_fingerprint=fingerprint,
+        device=device_used,
+        humans_simulated=bool(config.humans is not None and config.humans.simulated),
+        warnings=warnings,
+        timings_s=timings,
+    )
+
+
+def _cue_codes(table: pd.DataFrame, column: str, classes: tuple[str, ...]) -> Tensor | None:
+    """Class index each stimulus's cue points to (names or indices in the column), or None."""
+    if column not in table.columns:
+        return None
+    values = table[column]
+    if pd.api.types.is_integer_dtype(values):
+        codes = torch.as_tensor(values.to_numpy(), dtype=torch.int64)
+        return torch.where((codes >= 0) & (codes < len(classes)), codes, -1)
+    codes, _ = encode(values.astype(str), classes)
+    return codes
+
+
+def _morph_table(
+    table: pd.DataFrame, cues, classes: tuple[str, ...], conditions: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """Morph rows with their level and endpoint classes, or None when the study has none."""
+    needed = (cues.morph_from, cues.morph_to, cues.morph_level)
+    if not all(c in table.columns for c in needed):
+        return None
+    rows = table["condition"].astype(str).str.endswith("-morph")
+    if not rows.any():
+        return None
+    sub = table.loc[rows]
+    return pd.DataFrame(
+        {
+            "index": sub.index.to_numpy(),
+            "condition": sub["condition"].astype(str).to_numpy(),
+            "level": sub[cues.morph_level].astype(float).to_numpy(),
+            "from": _cue_codes(sub, cues.morph_from, classes).numpy(),
+            "to": _cue_codes(sub, cues.morph_to, classes).numpy(),
+        }
+    )
+
+
+def _factor_variables(stimset: StimulusSet) -> list[FactorVariable]:
+    """Every factor column and every multi-column group, typed for the estimators.
+
+    A group's columns must share one kind; several categorical columns form one joint code.
+    """
+    out: list[FactorVariable] = []
+    table = stimset.table
+    for group, columns in stimset.groups.items():
+        kinds = {stimset.kinds[c] for c in columns}
+        if len(kinds) > 1:
+            raise ReportgenError(
+                f"factors.{group}: mixes continuous and categorical columns "
+                f"({', '.join(columns)}); put them in separate groups"
+            )
+        kind = kinds.pop()
+        singles: list[FactorVariable] = []
+        for col in columns:
+            if kind == "continuous":
+                singles.append(
+                    FactorVariable(col, group, kind, stimset.factor_tensor(col).reshape(-1, 1))
+                )
+            else:
+                codes, levels = encode(table[col].astype(str))
+                singles.append(FactorVariable(col, group, kind, codes, len(levels)))
+        if len(columns) == 1:
+            out.append(FactorVariable(group, group, kind, singles[0].values, singles[0].levels))
+            if columns[0] != group:
+                out.append(singles[0])
+            continue
+        if kind == "continuous":
+            joint = torch.cat([s.values for s in singles], dim=1)
+            out.append(FactorVariable(group, group, kind, joint))
+        else:
+            keys = table[list(columns)].astype(str).agg("\x1f".join, axis=1)
+            codes, levels = encode(keys)
+            out.append(FactorVariable(group, group, kind, codes, len(levels)))
+        out.extend(singles)
+    return out
+
+
+def _generated_inputs(config: Config, work_dir: Path | None):
+    """Stimuli from a built-in generator, plus any responses files the config names."""
+    from reportgen.generated import generate_stimuli
+
+    if work_dir is None:
+        raise ReportgenError("generated stimuli need a working folder")
+    gen = config.stimuli.generator
+    assert gen is not None
+    table, images = generate_stimuli(gen.name, dict(gen.params))
+    stimset = build_stimulus_set(
+        table,
+        source=f"generator {gen.name}",
+        image_dir=None,
+        factor_globs=config.factors,
+        classes=config.stimuli.classes,
+        require_images=False,
+        categorical=config.stimuli.categorical,
+        continuous=config.stimuli.continuous,
+    )
+    from reportgen.responses import load_trials
+
+    humans: Trials | None = None
+    if config.humans is not None:
+        humans = load_trials(config.humans.responses, stimset, default_kind="human")
+    decisions = None
+    if config.decisions is not None:
+        decisions = combine_trials(
+            [load_trials(p, stimset, default_kind="model") for p in config.decisions.models]
+        )
+    return stimset, images, humans, decisions, []
