@@ -197,7 +197,7 @@ def _cue_codes(table: pd.DataFrame, column: str, classes: tuple[str, ...]) -> Te
         return None
     values = table[column]
     if pd.api.types.is_integer_dtype(values):
-        codes = torch.as_tensor(values.to_numpy(), dtype=torch.int64)
+        codes = torch.as_tensor(values.to_numpy().copy(), dtype=torch.int64)
         return torch.where((codes >= 0) & (codes < len(classes)), codes, -1)
     codes, _ = encode(values.astype(str), classes)
     return codes
