@@ -772,7 +772,15 @@ def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     idx = yb.unsqueeze(-1).expand_as(x64)
     med = _class_median(x64, yb, n_classes).gather(-2, idx)  # each sample's class median
     mad = _class_median((x64 - med).abs(), yb, n_classes).gather(-2, idx)
-    scaled = c * (_MAD_TO_SD * mad) + med
+    scale = _MAD_TO_SD * mad
+    # A column tied at one value in more than half of a class (e.g. a factor clipped at its
+    # bound) has MAD 0; its class standard deviation keeps the scale instead.
+    oh = _one_hot(yb, n_classes)
+    counts = oh.sum(dim=-2).clamp(min=2).unsqueeze(-1)  # [..., K, 1]
+    mean = (oh.mT @ x64) / counts
+    var = (oh.mT @ x64.square() - counts * mean.square()) / (counts - 1)
+    sd = var.clamp(min=0).sqrt().gather(-2, idx)
+    scaled = c * torch.where(mad > 0, scale, sd) + med
     return (_mixture_mi(scaled, yb, n_classes) / _LN2).to(_out_dtype(x))
 
 

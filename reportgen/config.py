@@ -72,7 +72,15 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "factors": (),  # free keys: one per factor group
     "humans": ("responses", "simulated"),
     "decisions": ("models",),
-    "analysis": ("permutations", "alpha", "device", "seed", "bootstrap", "layer_pcs"),
+    "analysis": (
+        "permutations",
+        "alpha",
+        "device",
+        "seed",
+        "bootstrap",
+        "layer_pcs",
+        "conditions",
+    ),
     "cues": ("shape", "texture", "morph_from", "morph_to", "morph_level"),
 }
 _REQUIRED_SECTIONS = ("report", "stimuli", "factors")
@@ -160,6 +168,10 @@ class AnalysisConfig:
     seed: int = 0
     bootstrap: int = 200  # bootstrap resamples for intervals; 0 turns intervals off
     layer_pcs: int = 4  # principal components per layer in multivariate layer analyses
+    # Conditions whose stimuli the information analyses (drivers, layers) use; None = all.
+    # Use the conditions where the factor groups vary independently (e.g. cue-conflict):
+    # where shape and texture always agree, neither can be told apart as the driver.
+    conditions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,6 +722,7 @@ def _read_analysis(r: _Reader, raw: dict[str, Any]) -> AnalysisConfig | None:
         seed=r.integer(sec, "analysis", "seed", 0, minimum=0),
         bootstrap=r.integer(sec, "analysis", "bootstrap", 200, minimum=0, extra=bootstrap_rule),
         layer_pcs=r.integer(sec, "analysis", "layer_pcs", 4, minimum=1, maximum=256),
+        conditions=r.text_list(sec, "analysis", "conditions"),
     )
 
 

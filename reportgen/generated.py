@@ -14,11 +14,12 @@ from torch import Tensor
 
 from reportgen.errors import ReportgenError
 
-# Default design of the parts demo: enough standard stimuli per type for class-conditional
-# estimates of an 8-dimensional factor group (methods.md 4.2), plus the probe conditions.
+# Default design of the parts demo: cue-conflict stimuli, where shape and texture vary
+# independently, carry the information analyses (enough per class for the 14-dimensional
+# shape group, methods.md 4.2); standard stimuli measure accuracy; morphs give the curves.
 PARTS_DEFAULTS: dict[str, Any] = {
-    "standard": 960,
-    "cue_conflict": 480,
+    "standard": 480,
+    "cue_conflict": 960,
     "shape_morph": 224,
     "texture_morph": 224,
     "n_types": 8,

@@ -17,6 +17,7 @@ from torch import Tensor
 from analyses import agreement, behaviour, drivers, stats
 from reportgen import __version__
 from reportgen.config import Config, config_hash
+from reportgen.errors import ReportgenError
 from reportgen.findings import (
     Accuracy,
     Caveat,
@@ -55,8 +56,11 @@ def analyse(
     if data.humans_simulated:
         caveats.append(Caveat("simulated_panel", {"n": len(data.humans)}))
 
+    subset = _information_subset(data, a.conditions)
     t = time.perf_counter()
-    driver_list, infos = _drivers(data, a.permutations, seed, a.bootstrap, a.alpha, progress)
+    driver_list, infos = _drivers(
+        data, subset, a.permutations, seed, a.bootstrap, a.alpha, progress
+    )
     timings["drivers"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -77,7 +81,7 @@ def analyse(
     layers: list[LayerInfo] = []
     if data.activations:
         t = time.perf_counter()
-        layers = _layers(data, a.permutations, seed, a.layer_pcs, a.alpha, progress)
+        layers = _layers(data, subset, infos, a.permutations, seed, a.layer_pcs, a.alpha, progress)
         timings["layers"] = time.perf_counter() - t
 
     conditions = {c: int((data.condition_codes == i).sum()) for i, c in enumerate(data.conditions)}
@@ -128,35 +132,57 @@ def analyse(
 # ------------------------------------------------------------------------------------------
 
 
-def _decision_sets(data: StudyData) -> list[tuple[str, Tensor, int]]:
+def _information_subset(data: StudyData, conditions: tuple[str, ...] | None) -> Tensor:
+    """Stimuli (indices) the information analyses use: those of the configured conditions."""
+    if conditions is None:
+        return torch.arange(len(data.stimuli))
+    unknown = [c for c in conditions if c not in data.conditions]
+    if unknown:
+        raise ReportgenError(
+            f"analysis.conditions: {', '.join(map(repr, unknown))} not in the stimulus table "
+            f"(conditions there: {', '.join(data.conditions)})"
+        )
+    codes = [data.conditions.index(c) for c in conditions]
+    return torch.isin(data.condition_codes, torch.tensor(codes)).nonzero().squeeze(1)
+
+
+def _decision_sets(data: StudyData, subset: Tensor) -> list[tuple[str, Tensor, int]]:
     """(observer, decisions, copies of the stimulus set) per model, per person, and the panel."""
-    sets = [(o, data.decisions[i], 1) for i, o in enumerate(data.observers)]
+    dec = data.decisions[:, subset]
+    sets = [(o, dec[i], 1) for i, o in enumerate(data.observers)]
     humans = [i for i, k in enumerate(data.kinds) if k == "human"]
     if len(humans) > 1:
         # All people saw the same stimuli, so pooling their trials keeps the factor values
         # exchangeable under the null (no stimulus dependence).
-        sets.append((POOLED_HUMANS, data.decisions[humans].reshape(-1), len(humans)))
+        sets.append((POOLED_HUMANS, dec[humans].reshape(-1), len(humans)))
     return sets
 
 
 def _drivers(
     data: StudyData,
+    subset: Tensor,
     n_perm: int,
     seed: int,
     n_boot: int,
     alpha: float,
     progress: ProgressFn | None,
 ) -> tuple[list[Driver], dict[str, drivers.DecisionInformation]]:
-    sets = _decision_sets(data)
+    sets = _decision_sets(data, subset)
+    widest = max((v.values.shape[1] for v in data.variables if v.kind == "continuous"), default=1)
+    # Class-conditional covariances of the widest group need more than d trials per class,
+    # also in the half-size subsamples of the intervals.
+    min_class = max(MIN_CLASS_TRIALS, 2 * (widest + 1) + 2)
     advance = progress("Information about the decisions", n_perm * len(sets)) if progress else None
     out: list[Driver] = []
     infos: dict[str, drivers.DecisionInformation] = {}
     for observer, dec, copies in sets:
         cont = {
-            v.name: v.values.repeat(copies, 1) for v in data.variables if v.kind == "continuous"
+            v.name: v.values[subset].repeat(copies, 1)
+            for v in data.variables
+            if v.kind == "continuous"
         }
         cat = {
-            v.name: (v.values.repeat(copies), v.levels)
+            v.name: (v.values[subset].repeat(copies), v.levels)
             for v in data.variables
             if v.kind == "categorical"
         }
@@ -168,7 +194,7 @@ def _drivers(
             n_perm=n_perm,
             seed=seed,
             n_boot=max(n_boot, 2),
-            min_class_trials=MIN_CLASS_TRIALS,
+            min_class_trials=min_class,
             on_progress=advance,
         )
         infos[observer] = res
@@ -273,7 +299,7 @@ def _morph_curves(data: StudyData) -> list[MorphPoint]:
     humans = [i for i, k in enumerate(data.kinds) if k == "human"]
     for cond, rows in data.morph.groupby("condition", sort=True):
         levels = sorted(rows["level"].unique())
-        level_codes = torch.as_tensor(rows["level"].map(levels.index).to_numpy())
+        level_codes = torch.as_tensor(rows["level"].map(levels.index).to_numpy().copy())
         idx = torch.as_tensor(rows["index"].to_numpy())
         a = torch.as_tensor(rows["from"].to_numpy())
         b = torch.as_tensor(rows["to"].to_numpy())
@@ -406,20 +432,24 @@ def _shared_information(
         return []
     groups = list(data.groups)
     rows: list[tuple[str, str]] = []
-    observed, nulls = [], []
+    reported, observed, nulls = [], [], []
     for m in models:
         info_m = infos[m]
         for g in groups:
             j = info_m.names.index(g)
-            human_mi = torch.stack([infos[h].mi[infos[h].names.index(g)] for h in humans])
-            observed.append(torch.minimum(human_mi, info_m.mi[j]).mean())
-            nulls.append(torch.minimum(human_mi.unsqueeze(0), info_m.null[:, j : j + 1]).mean(1))
+            jh = [infos[h].names.index(g) for h in humans]
+            human_mi = torch.stack([infos[h].mi[k] for h, k in zip(humans, jh, strict=True)])
+            reported.append(torch.minimum(human_mi, info_m.mi[j]).mean())
+            # The test uses each estimate's permutation statistic (see DecisionInformation).
+            human_stat = torch.stack(
+                [infos[h].statistic[k] for h, k in zip(humans, jh, strict=True)]
+            )
+            observed.append(torch.minimum(human_stat, info_m.statistic[j]).mean())
+            nulls.append(torch.minimum(human_stat.unsqueeze(0), info_m.null[:, j : j + 1]).mean(1))
             rows.append((m, g))
-    obs = torch.stack(observed)
-    null = torch.stack(nulls, dim=1)
-    p = stats.standardized_max_pvalues(obs, null)
+    p = stats.standardized_max_pvalues(torch.stack(observed), torch.stack(nulls, dim=1))
     return [
-        SharedInformation(m, g, float(obs[i]), float(p[i]), bool(p[i] <= alpha), "mmi")
+        SharedInformation(m, g, float(reported[i]), float(p[i]), bool(p[i] <= alpha), "mmi")
         for i, (m, g) in enumerate(rows)
     ]
 
@@ -431,6 +461,8 @@ def _shared_information(
 
 def _layers(
     data: StudyData,
+    subset: Tensor,
+    infos: dict[str, drivers.DecisionInformation],
     n_perm: int,
     seed: int,
     n_pcs: int,
@@ -441,9 +473,9 @@ def _layers(
     from analyses.drivers import merge_rare_classes
 
     model = data.kinds.index("model")
-    dec = data.decisions[model]
-    keep = dec >= 0
-    codes, n_used, _ = merge_rare_classes(dec[keep], len(data.classes), MIN_CLASS_TRIALS)
+    dec = data.decisions[model, subset]
+    keep = subset[dec >= 0]
+    codes, n_used, _ = merge_rare_classes(dec[dec >= 0], len(data.classes), MIN_CLASS_TRIALS)
     groups = {
         v.name: v.values[keep]
         for v in data.variables
@@ -452,6 +484,7 @@ def _layers(
     if not groups or n_used < 2:
         return []
     acts = {name: a[keep] for name, a in data.activations.items()}
+    decision_info = infos[data.observers[model]]
     total = n_perm * (len(acts) * len(groups) + 1)
     advance = progress("Information inside the network", total) if progress else None
     results = layer_analysis.layer_information(
@@ -478,7 +511,11 @@ def _layers(
             n_significant_units=int(r.n_significant_units),
             max_unit_bits=float(r.max_unit_bits),
             median_unit_bits=float(r.median_unit_bits),
-            redundancy_bits=float(r.red_bits),
+            # MMI redundancy min(I(F;H), I(F;D)), with I(F;D) as the drivers report it
+            # (bounded mixture form for groups); the test is the layer analysis' own.
+            redundancy_bits=min(
+                float(r.mi_bits), float(decision_info.mi[decision_info.names.index(r.group)])
+            ),
             redundancy_p_value=float(r.red_p),
             redundancy_significant=bool(r.red_p <= alpha),
             measure=r.measure,

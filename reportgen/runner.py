@@ -14,6 +14,7 @@ from pathlib import Path
 
 from reportgen.atomic_out import staged_folder
 from reportgen.config import Config
+from reportgen.errors import ReportgenError
 from reportgen.findings import Findings
 from reportgen.outputs import write_results
 from reportgen.pipeline import analyse
@@ -54,7 +55,14 @@ def run_study(
     t0 = time.perf_counter()
     with staged_folder(out_dir) as stage:
         data = load_study_data(config, device=device, work_dir=stage, progress=progress)
-        findings = analyse(data, config, seed=seed, progress=progress)
+        try:
+            findings = analyse(data, config, seed=seed, progress=progress)
+        except ValueError as err:
+            # The estimators refuse data they cannot analyse (too few trials per class,
+            # constant or collinear factors); say so in one line, not a traceback.
+            raise ReportgenError(
+                f"{config.path}: the analysis cannot use these data: {err}"
+            ) from None
         findings = dataclasses.replace(
             findings, study=dataclasses.replace(findings.study, language=lang)
         )
@@ -79,7 +87,5 @@ def run_study(
 def demo_config_path(name: str) -> Path:
     """The study config of an embedded demo."""
     if name not in DEMOS:
-        from reportgen.errors import ReportgenError
-
         raise ReportgenError(f"unknown demo {name!r}; choose one of: {', '.join(DEMOS)}")
     return SAMPLE_DATA / DEMOS[name]

@@ -112,7 +112,9 @@ class StimulusSet:
         ``encode(table[column])[1]`` (sorted categories).
         """
         if self.kinds[column] == "continuous":
-            return torch.as_tensor(self.table[column].to_numpy(dtype=np.float64), dtype=dtype)
+            return torch.as_tensor(
+                self.table[column].to_numpy(dtype=np.float64).copy(), dtype=dtype
+            )
         return encode(self.table[column])[0]
 
     def image_paths(self) -> list[Path]:

@@ -628,3 +628,15 @@ def test_degenerate_data_raise_clear_errors() -> None:
         info.mi_model_gd(x, torch.zeros(50), 2)
     with pytest.raises(ValueError, match="samples"):
         info.mi_gg(x[:2], x[:2, :1])  # N = 2 <= dx + dy = 3
+
+
+def test_mixture_form_handles_a_factor_tied_at_its_bound_in_most_of_a_class() -> None:
+    # A factor clipped at 0 in 70% of every class has MAD 0 there; the estimator must fall
+    # back to the class standard deviation and still give a finite, bounded value.
+    g = torch.Generator().manual_seed(5)
+    y = torch.arange(4).repeat(100)
+    x = torch.randn(400, 2, generator=g, dtype=torch.float64) + y.unsqueeze(1)
+    x[:, 1] = torch.where(torch.rand(400, generator=g) < 0.7, 0.0, x[:, 1].abs())
+    mi = float(info.gcmi_mixture_cd(x, y, 4))
+    assert math.isfinite(mi)
+    assert 0.0 < mi <= 2.0 + 1e-9  # log2(4) bits at most
