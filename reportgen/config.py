@@ -58,6 +58,7 @@ PROJECTIONS = ("none", "pca", "random")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "report": ("title", "study", "period", "language", "history_db"),
     "model": (
+        "name",
         "arch",
         "weights",
         "num_classes",
@@ -115,6 +116,7 @@ class ModelConfig:
     reduction: Literal["gap"] = "gap"  # per-channel global average pooling of feature maps
     projection: Literal["none", "pca", "random"] = "none"
     projection_dim: int | None = None  # size after projection; required unless "none"
+    name: str = ""  # the model's id in the report; default: the weights file's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,6 +591,7 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
         reduction=reduction,
         projection=projection,
         projection_dim=projection_dim,
+        name=r.text(sec, "model", "name", default=""),
     )
 
 

@@ -74,8 +74,11 @@ class StudyData:
 
 
 def model_observer_id(config: Config) -> str:
-    """The observer id of the analysed model: the weights file's name, else the architecture."""
+    """The observer id of the analysed model: its configured name, else the weights file's
+    name, else the architecture."""
     assert config.model is not None
+    if config.model.name:
+        return config.model.name
     if config.model.weights is not None:
         return config.model.weights.stem
     return config.model.arch.rsplit(":", 1)[-1]
