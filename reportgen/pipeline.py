@@ -272,7 +272,7 @@ def _shape_bias_entry(observer: str, kind: str, res, i: int | None) -> ShapeBias
 
 def _accuracy(data: StudyData) -> list[Accuracy]:
     res = behaviour.accuracy_by_condition(
-        data.decisions, data.labels, data.condition_codes, len(data.conditions)
+        data.decisions, data.labels, data.condition_codes, len(data.conditions), dtype=torch.float64
     )
     out = []
     for i, obs in enumerate(data.observers):
@@ -354,13 +354,15 @@ def _agreement(
 
     # Resampled trials arrive as [B, m] (one observer) or [B, m, H] (people, trials first).
     def model_kappa(cm: Tensor, am: Tensor, chb: Tensor, ahb: Tensor) -> Tensor:
-        return agreement.model_vs_humans(cm > 0.5, chb.mT > 0.5, am > 0.5, ahb.mT > 0.5)
+        return agreement.model_vs_humans(
+            cm > 0.5, chb.mT > 0.5, am > 0.5, ahb.mT > 0.5, dtype=torch.float64
+        )
 
     def ceiling(chb: Tensor, ahb: Tensor) -> Tensor:
-        return agreement.human_ceiling(chb.mT > 0.5, ahb.mT > 0.5)
+        return agreement.human_ceiling(chb.mT > 0.5, ahb.mT > 0.5, dtype=torch.float64)
 
     for m in models:
-        est = agreement.model_vs_humans(correct[m], ch, answered[m], ah)
+        est = agreement.model_vs_humans(correct[m], ch, answered[m], ah, dtype=torch.float64)
         ci = stats.bootstrap_ci(
             model_kappa,
             correct[m].to(torch.float64),
@@ -377,7 +379,9 @@ def _agreement(
             )
         )
         agree = [
-            agreement.decision_agreement(data.decisions[m], data.decisions[h], len(data.classes))
+            agreement.decision_agreement(
+                data.decisions[m], data.decisions[h], len(data.classes), dtype=torch.float64
+            )
             for h in humans
         ]
         agreements.append(
@@ -388,7 +392,7 @@ def _agreement(
             )
         )
     if len(humans) > 1:
-        est = agreement.human_ceiling(ch, ah)
+        est = agreement.human_ceiling(ch, ah, dtype=torch.float64)
         ci = stats.bootstrap_ci(
             ceiling,
             ch.T.to(torch.float64),
@@ -402,7 +406,9 @@ def _agreement(
             ErrorConsistency(HUMAN_HUMAN, float(est), float(ci.low), float(ci.high), n_pairs)
         )
         pairs = [
-            agreement.decision_agreement(data.decisions[i], data.decisions[j], len(data.classes))
+            agreement.decision_agreement(
+                data.decisions[i], data.decisions[j], len(data.classes), dtype=torch.float64
+            )
             for k, i in enumerate(humans)
             for j in humans[k + 1 :]
         ]
@@ -517,7 +523,13 @@ def _layers(
                 float(r.mi_bits), float(decision_info.mi[decision_info.names.index(r.group)])
             ),
             redundancy_p_value=float(r.red_p),
-            redundancy_significant=bool(r.red_p <= alpha),
+            # methods.md 2.12: the layer represents the factor for the decision only if
+            # I(F;H), I(F;D) and the redundancy are all significant.
+            redundancy_significant=bool(
+                r.red_p <= alpha
+                and r.mi_p <= alpha
+                and decision_info.p_value[decision_info.names.index(r.group)] <= alpha
+            ),
             measure=r.measure,
         )
         for r in results

@@ -143,7 +143,21 @@ def load_study_data(
         observers.append(model_observer_id(config))
         kinds.append("model")
         rows.append(responses.decisions.to(torch.int64).reshape(1, -1))
-        activations = {k: v.to(torch.float64) for k, v in responses.activations.items()}
+        activations = {}
+        for name, acts in responses.activations.items():
+            acts = acts.to(torch.float64)
+            same = [
+                k for k, v in activations.items() if v.shape == acts.shape and torch.equal(v, acts)
+            ]
+            if same:
+                # e.g. a ResNet's avgpool is exactly the pooled last stage: analysing it twice
+                # would only repeat a row of the layer profile.
+                warnings.append(
+                    f"layer {name!r} gives the same pooled activations as {same[0]!r}; "
+                    f"it is analysed once, as {same[0]!r}"
+                )
+                continue
+            activations[name] = acts
         timings["model"] = time.perf_counter() - t1
 
     for trials in (decisions_trials, humans):
