@@ -128,6 +128,21 @@ class Caveat:
 
 
 @dataclass(frozen=True, slots=True)
+class Example:
+    """A stimulus shown in the report's example montages (the picture, not a statistic)."""
+
+    role: str  # "standard", "cue-conflict" or "disagreement"
+    stimulus_id: str
+    image: str  # path of the picture, relative to the output folder
+    label: str  # true class
+    shape: str = ""  # class the shape points to ("" if unknown)
+    texture: str = ""  # class the texture points to
+    model_answer: str = ""  # the (first) model's answer
+    people_answer: str = ""  # the most frequent answer of the people
+    people_agree: float = math.nan  # fraction of people giving that answer
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     config_hash: str
     seed: int
@@ -173,6 +188,7 @@ class Findings:
     shared_information: list[SharedInformation]
     layers: list[LayerInfo]
     warnings: list[Caveat]
+    examples: list[Example] = field(default_factory=list)
     schema_version: str = SCHEMA_VERSION
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -195,6 +211,7 @@ class Findings:
             },
             "layers": [_plain(layer) for layer in self.layers],
             "warnings": [_plain(w) for w in self.warnings],
+            "examples": [_plain(e) for e in self.examples],
             "run": _plain(self.run),
         }
 
@@ -229,6 +246,7 @@ class Findings:
             ],
             layers=[_record(LayerInfo, layer) for layer in doc["layers"]],
             warnings=[Caveat(**w) for w in doc["warnings"]],
+            examples=[_record(Example, e) for e in doc.get("examples", [])],
             schema_version=doc["schema_version"],
         )
 

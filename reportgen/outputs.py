@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from reportgen.findings import Findings
+from reportgen.study_data import StudyData, stimulus_image
 
 # One CSV per list of Findings records; the columns are the dataclass fields.
 TABLES = (
@@ -52,3 +53,17 @@ def _record_type(name: str) -> type:
         "shared_information": f.SharedInformation,
         "layers": f.LayerInfo,
     }[name]
+
+
+def write_example_images(data: StudyData, findings: Findings, out_dir: Path) -> None:
+    """Write the picture of every example stimulus the Findings name (PNG, as stored)."""
+    from torchvision.io import write_png
+
+    ids = {str(v): i for i, v in enumerate(data.stimuli.table["id"])}
+    for example in findings.examples:
+        image = stimulus_image(data, ids[example.stimulus_id])
+        if image is None:
+            continue
+        target = out_dir / example.image
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_png(image.contiguous(), str(target))

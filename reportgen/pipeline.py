@@ -24,6 +24,7 @@ from reportgen.findings import (
     DecisionAgreement,
     Driver,
     ErrorConsistency,
+    Example,
     Findings,
     LayerInfo,
     MorphPoint,
@@ -32,7 +33,7 @@ from reportgen.findings import (
     SharedInformation,
     Study,
 )
-from reportgen.study_data import ProgressFn, StudyData
+from reportgen.study_data import ProgressFn, StudyData, stimulus_image
 
 POOLED_HUMANS = "humans"
 HUMAN_HUMAN = "human-human"
@@ -124,6 +125,7 @@ def analyse(
         shared_information=shared,
         layers=layers,
         warnings=caveats,
+        examples=_examples(data),
     )
 
 
@@ -534,6 +536,86 @@ def _layers(
         )
         for r in results
     ]
+
+
+# ------------------------------------------------------------------------------------------
+# example pictures
+# ------------------------------------------------------------------------------------------
+
+EXAMPLES_PER_ROLE = 8
+
+
+def example_image_name(index: int) -> str:
+    """Where the picture of stimulus `index` is written, relative to the output folder."""
+    return f"figures/stimuli/stimulus-{index:05d}.png"
+
+
+def _examples(data: StudyData) -> list[Example]:
+    """Pictures for the montages: standard stimuli (one per class), cue-conflict stimuli
+    (distinct shape classes), and the images where the model and most people disagree while
+    the people are right (the clearest disagreements first). Only stimuli with a picture."""
+    available = [i for i in range(len(data.stimuli)) if stimulus_image(data, i) is not None]
+    if not available:
+        return []
+    classes = data.classes
+    models = [i for i, k in enumerate(data.kinds) if k == "model"]
+    humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+    majority = agree = None
+    if humans:
+        answers = data.decisions[humans]  # [H, n]
+        counts = torch.stack([(answers == c).sum(0) for c in range(len(classes))])  # [C, n]
+        majority = counts.argmax(0)
+        agree = counts.max(0).values.double() / (answers >= 0).sum(0).clamp(min=1)
+
+    def name(code: int | None) -> str:
+        return classes[code] if code is not None and 0 <= code < len(classes) else ""
+
+    def example(role: str, i: int) -> Example:
+        return Example(
+            role=role,
+            stimulus_id=str(data.stimuli.table["id"].iloc[i]),
+            image=example_image_name(i),
+            label=name(int(data.labels[i])),
+            shape=name(int(data.shape_cue[i])) if data.shape_cue is not None else "",
+            texture=name(int(data.texture_cue[i])) if data.texture_cue is not None else "",
+            model_answer=name(int(data.decisions[models[0], i])) if models else "",
+            people_answer=name(int(majority[i])) if majority is not None else "",
+            people_agree=float(agree[i]) if agree is not None else math.nan,
+        )
+
+    out: list[Example] = []
+    condition = [data.conditions[int(c)] for c in data.condition_codes]
+    seen: set[int] = set()
+    for i in available:
+        if condition[i] == "standard" and int(data.labels[i]) not in seen:
+            seen.add(int(data.labels[i]))
+            out.append(example("standard", i))
+    conflict = [
+        i
+        for i in available
+        if data.shape_cue is not None
+        and data.texture_cue is not None
+        and int(data.shape_cue[i]) >= 0
+        and int(data.texture_cue[i]) >= 0
+        and int(data.shape_cue[i]) != int(data.texture_cue[i])
+    ]
+    seen = set()
+    for i in conflict:
+        if int(data.shape_cue[i]) not in seen and len(seen) < EXAMPLES_PER_ROLE:
+            seen.add(int(data.shape_cue[i]))
+            out.append(example("cue-conflict", i))
+    if models and majority is not None:
+        dec = data.decisions[models[0]]
+        candidates = [
+            i
+            for i in available
+            if int(dec[i]) >= 0
+            and int(dec[i]) != int(majority[i])
+            and int(majority[i]) == int(data.labels[i])
+        ]
+        candidates.sort(key=lambda i: -float(agree[i]))
+        out += [example("disagreement", i) for i in candidates[:EXAMPLES_PER_ROLE]]
+    return out
 
 
 # ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from reportgen.atomic_out import staged_folder
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
 from reportgen.findings import Findings
-from reportgen.outputs import write_results
+from reportgen.outputs import write_example_images, write_results
 from reportgen.pipeline import analyse
 from reportgen.study_data import ProgressFn, load_study_data
 
@@ -66,6 +66,7 @@ def run_study(
         findings = dataclasses.replace(
             findings, study=dataclasses.replace(findings.study, language=lang)
         )
+        write_example_images(data, findings, stage)
         pdf = html = None
         if render:
             t = time.perf_counter()

@@ -58,6 +58,7 @@ class StudyData:
     texture_cue: Tensor | None
     morph: pd.DataFrame | None  # rows of *-morph conditions: condition, level, from, to codes
     activations: dict[str, Tensor] = field(default_factory=dict)  # layer -> (n, units)
+    images: Tensor | None = None  # uint8 (n, 3, H, W) when loaded or generated
     model_fingerprint: str | None = None
     device: str = "cpu"
     humans_simulated: bool = False
@@ -200,6 +201,7 @@ def load_study_data(
         texture_cue=texture_cue,
         morph=morph,
         activations=activations,
+        images=images,
         model_fingerprint=fingerprint,
         device=device_used,
         humans_simulated=bool(config.humans is not None and config.humans.simulated),
@@ -312,3 +314,15 @@ def _generated_inputs(config: Config, work_dir: Path | None):
             [load_trials(p, stimset, default_kind="model") for p in config.decisions.models]
         )
     return stimset, images, humans, decisions, []
+
+
+def stimulus_image(data: StudyData, index: int) -> Tensor | None:
+    """The picture of stimulus `index` (uint8 ``[3, H, W]``), or None if it is not available."""
+    if data.images is not None:
+        return data.images[index]
+    if data.stimuli.image_dir is None or "image" not in data.stimuli.table.columns:
+        return None
+    path = data.stimuli.image_paths()[index]
+    if not path.is_file():
+        return None
+    return load_images(data.stimuli, rows=[index])[0]
