@@ -31,6 +31,7 @@ from reportgen.narrative import (  # noqa: E402
     drivers_of,
     factor_entries,
     group_entries,
+    group_total,
     kappa_of,
     models_of,
     pooled_humans_bias,
@@ -109,6 +110,12 @@ def _err(value: float, low: float, high: float) -> list[list[float]]:
     return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
 
 
+def _label(f: Findings, fmt: Formatter, observer: str) -> str:
+    """How a figure names a model: its id when there are several to tell apart, else simply
+    "Model" (an id such as "model" or a long checkpoint name adds nothing to a lone series)."""
+    return fmt.t("figures.model_label") if len(f.study.models) == 1 else observer
+
+
 def _group_index(f: Findings) -> dict[str, int]:
     return {g: i for i, g in enumerate(f.study.groups)}
 
@@ -121,7 +128,9 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
     dots = len(series) > 2
     height = 0.8 / max(len(series), 1)
     for si, (observer, label) in enumerate(series):
-        entries = {d.group: d for d in group_entries(drivers_of(f, observer))}
+        observed = drivers_of(f, observer)
+        entries = {d.group: d for d in group_entries(observed)}
+        total = group_total(observed)
         people = observer == "humans"
         first = True
         for g in groups:
@@ -129,7 +138,7 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
             if d is None:
                 continue
             y = gi[g] + (si - (len(series) - 1) / 2) * height
-            low, high = share_interval(d)
+            low, high = share_interval(d, total)
             if dots:
                 ax.errorbar(
                     d.share,
@@ -162,7 +171,11 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
             first = False
     ax.set_yticks(range(len(groups)), [fmt.group(g) for g in groups])
     ax.set_ylim(len(groups) - 0.5, -0.5)
-    ax.set_xlim(0, 1)
+    # A little room beyond 0% and 100%, so markers and whiskers at the ends are not cut off.
+    ax.set_xlim(-0.02 if dots else 0.0, 1.02)
+    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    if dots:
+        ax.grid(False, axis="y")  # the tick gridline would run through the group's symbols
     ax.xaxis.set_major_formatter(lambda x, _pos: fmt.pct(x))
     ax.set_xlabel(fmt.t("figures.share_axis"))
     if dots:
@@ -178,7 +191,7 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
 
 
 def _series(f: Findings, fmt: Formatter, with_people: bool) -> list[tuple[str, str]]:
-    series = [(m, m) for m in models_of(f)]
+    series = [(m, _label(f, fmt, m)) for m in models_of(f)]
     if with_people and group_entries(drivers_of(f, "humans")):
         series.append(
             (
@@ -196,7 +209,11 @@ def drivers_summary(f: Findings, fmt: Formatter, path: Path) -> Path:
     tall = 0.42 if len(series) == 1 else 0.62
     fig, ax = plt.subplots(figsize=(4.6, 0.5 + tall * n_groups))
     _share_bars(ax, f, fmt, series)
-    ax.set_title(fmt.t("figures.drivers_small_title"), loc="left")
+    several = len(models_of(f)) > 1
+    ax.set_title(
+        fmt.t("figures.drivers_small_title_m" if several else "figures.drivers_small_title"),
+        loc="left",
+    )
     return _save(fig, path)
 
 
@@ -256,7 +273,14 @@ def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
             )
             for g in f.study.groups
         ]
-        ax2.legend(handles=handles, loc="lower right", frameon=True)
+        # Below the panel: inside it, the legend would cover the longest bars.
+        ax2.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.28),
+            ncols=min(len(handles), 3),
+            frameon=False,
+        )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -277,7 +301,9 @@ def layers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
             ("mi_bits", "mi_significant", "-"),
             ("redundancy_bits", "redundancy_significant", "--"),
         ):
-            ys = [getattr(x, attr) for x in rows]
+            # Floored at 0 for display only (methods.md 4.5): a bias-corrected estimate just
+            # below 0 means "none", and the axis starts at 0.
+            ys = [max(getattr(x, attr), 0.0) for x in rows]
             ax.plot(xs, ys, style, color=_colour(k), linewidth=1.4)
             for x, y, row in zip(xs, ys, rows, strict=True):
                 filled = getattr(row, sig)
@@ -375,9 +401,10 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
             capsize=2,
             markeredgecolor="#111111",
         )
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_yticks(range(len(rows)), [people, *(_label(f, fmt, m) for m in models)])
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlim(0, 1)
+    ax.set_xlim(-0.02, 1.03)
+    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.xaxis.set_major_formatter(lambda x, _pos: fmt.pct(x))
     ax.set_xlabel(fmt.t("figures.shape_bias_axis"))
     ax.set_title(fmt.t("figures.shape_bias_title"), loc="left")
@@ -412,7 +439,7 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
                 label=fmt.t("figures.ceiling_label", people=people),
             )
             ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
-        ax2.set_yticks(range(len(kappas)), [k.observer for k in kappas])
+        ax2.set_yticks(range(len(kappas)), [_label(f, fmt, k.observer) for k in kappas])
         ax2.set_ylim(len(kappas) - 0.5, -0.5)
         hi = max(
             [k.ci_high for k in kappas if _finite(k.ci_high)]
@@ -448,7 +475,7 @@ def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
                     color=_colour(i),
                     linewidth=1.6,
                     markersize=4,
-                    label=obs,
+                    label=_label(f, fmt, obs),
                 )
             elif obs == "humans":
                 ax.plot(
@@ -472,7 +499,7 @@ def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
         )
         ax.set_xlabel(fmt.t("figures.morph_axis"))
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.02, 1.02)  # room for the end markers
         ax.yaxis.set_major_formatter(lambda y, _pos: fmt.pct(y))
     axes[0, 0].set_ylabel(fmt.t("figures.morph_p_axis"))
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -527,7 +554,12 @@ def trend_figure(
         )
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(lambda y, _pos: fmt.pct(y))
-    ax.set_title(fmt.t("figures.trend_shares_title", model=model), loc="left")
+    title = (
+        "figures.trend_shares_title"
+        if len(f.study.models) > 1
+        else "figures.trend_shares_title_one"
+    )
+    ax.set_title(fmt.t(title, model=model), loc="left")
     ax.legend(frameon=True, loc="best")
     ax2 = axes[1]
     pts = [
@@ -542,7 +574,7 @@ def trend_figure(
             marker=MARKERS[0],
             color=_colour(0),
             capsize=2,
-            label=model,
+            label=_label(f, fmt, model),
             yerr=[
                 [max(iv.value - iv.low, 0) if _finite(iv.low) else 0 for _, iv in pts],
                 [max(iv.high - iv.value, 0) if _finite(iv.high) else 0 for _, iv in pts],

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
-from reportgen.findings import Driver, ErrorConsistency, Findings, ShapeBias
+from reportgen.findings import Caveat, Driver, ErrorConsistency, Findings, ShapeBias
 
 if TYPE_CHECKING:
     from reportgen.history import HistoryRow
@@ -104,7 +104,7 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Range:
-    """A range of values of one kind ("pct" or "dec"), e.g. over several models."""
+    """A range of values of one kind ("pct", "bits" or "dec"), e.g. over several models."""
 
     low: float
     high: float
@@ -127,9 +127,18 @@ class Period:
 
 @dataclass(frozen=True, slots=True)
 class Names:
-    """Several display names joined by the language's list separator."""
+    """Several display names (plain strings or typed values such as `Group`) joined by the
+    language's list separator."""
 
-    values: tuple[str, ...]
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCount:
+    """`k` of the study's `m` models: "all 7 models", "6 of the 7 models"."""
+
+    k: int
+    m: int
 
 
 def _finite(x: float | None) -> bool:
@@ -160,9 +169,12 @@ class Formatter:
             case Group(g):
                 return self.group(g)
             case Names(values):
-                return self.join(values)
+                return self.join(self.value(x) for x in values)
+            case ModelCount(k, m):
+                key = "format.models_all" if k == m else "format.models_some"
+                return self.t(key, k=Num(k), m=Num(m))
             case Range(low, high, kind):
-                show = self.pct if kind == "pct" else self.dec
+                show = {"pct": self.pct, "bits": self.bits}.get(kind, self.dec)
                 return show(low) if show(low) == show(high) else self.interval(low, high, kind)
             case PStat(p):
                 return self.pstat(p)
@@ -207,6 +219,8 @@ class Formatter:
         fmt = {"pct": self.pct, "bits": self.bits, "dec": self.dec}[kind]
         if not (_finite(low) and _finite(high)):
             return self.s["format"]["missing"]
+        if fmt(low) == fmt(high):  # "100%–100%" says no more than "100%"
+            return fmt(low)
         return self.s["format"]["range"].format(low=fmt(low), high=fmt(high))
 
     def seconds(self, x: float) -> str:
@@ -298,11 +312,36 @@ def is_nuisance(group: str) -> bool:
     return group.lower() in NUISANCE_GROUPS
 
 
-def share_interval(d: Driver) -> tuple[float, float]:
-    """The share's interval, scaled from the interval of `mi_bits` (descriptive, like the share)."""
-    if not (_finite(d.mi_bits) and d.mi_bits > 0 and _finite(d.ci_low) and _finite(d.ci_high)):
+def group_total(drivers: Iterable[Driver]) -> float:
+    """The denominator of one observer's shares: its groups' information floored at 0, in bits
+    (methods.md 4.5: a share is max(I, 0) over the summed floored group information)."""
+    return sum(max(d.mi_bits, 0.0) for d in drivers if d.name == d.group and _finite(d.mi_bits))
+
+
+def share_interval(d: Driver, total: float | None = None) -> tuple[float, float]:
+    """The share's interval: the interval of `mi_bits` over the observer's summed group bits
+    (`total`; recovered as mi_bits / share when not given), clamped to [0, 1] for display.
+
+    A share is descriptive and lives in [0, 1]; the bits interval may leave that range (it is
+    kept signed in the statistics), but a share of "107%" or "-3%" means nothing to a reader.
+    """
+    if not (_finite(d.ci_low) and _finite(d.ci_high)):
         return math.nan, math.nan
-    return d.share * max(d.ci_low, 0.0) / d.mi_bits, d.share * d.ci_high / d.mi_bits
+    if total is None or not (_finite(total) and total > 0):
+        if not (_finite(d.mi_bits) and d.mi_bits > 0 and _finite(d.share) and d.share > 0):
+            return math.nan, math.nan
+        total = d.mi_bits / d.share
+    return _clamp01(d.ci_low / total), _clamp01(d.ci_high / total)
+
+
+def _clamp01(x: float) -> float:
+    return min(max(x, 0.0), 1.0)
+
+
+def shown_bits(x: float) -> float:
+    """Information as a sentence states it: bias-corrected estimates can fall below 0, and the
+    statistics keep them signed, but "-0.05 bits" is read as 0 (methods.md 4.5)."""
+    return max(x, 0.0) if _finite(x) else x
 
 
 def shape_bias_of(f: Findings, observer: str) -> ShapeBias | None:
@@ -455,7 +494,8 @@ def build_narrative(
     """Turn Findings (plus rule-based recommendations and past runs) into the report's text."""
     fmt = Formatter(strings)
     models_of(f)
-    recs = [recommendation_text(r, fmt) for r in recommendations]
+    several = len(f.study.models) > 1
+    recs = [recommendation_text(r, fmt, several) for r in recommendations]
     notices = []
     if f.study.humans and f.study.humans_simulated:
         notices.append(fmt.t("notices.simulated_panel"))
@@ -495,11 +535,18 @@ def analysed_line(f: Findings, fmt: Formatter) -> str:
     if f.study.humans:
         key = "people_simulated" if f.study.humans_simulated else "people"
         parts.append(fmt.count(len(f.study.humans), key))
-    if len(models) == 1:
+    if len(models) == 1 and not is_generic_model_id(models[0], fmt):
         parts.append(fmt.t("summary.one_model", model=models[0]))
     else:
         parts.append(fmt.count(len(models), "models"))
     return fmt.t("summary.analysed", items=Names(tuple(parts)))
+
+
+def is_generic_model_id(observer: str, fmt: Formatter) -> bool:
+    """An id that only says "model" (the parts demo passes "model"): naming it in prose would
+    read "model model", so sentences say "the model" / "1 model" instead."""
+    word = observer.strip().lower()
+    return word in {"model", "the model", fmt.t("kinds.model").lower()}
 
 
 def _evidence_line(level: str, fmt: Formatter, **params: Any) -> str:
@@ -538,36 +585,67 @@ def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
             n=fmt.count(f.run.n_stimuli, "images"),
             chance=fmt.chance(top.p_value),
         )
-        p_of_top = [top]
     else:
-        tops = {m: g[0] for m, g in per_model.items() if g}
-        counts: dict[str, int] = {}
-        for d in tops.values():
-            counts[d.group] = counts.get(d.group, 0) + 1
-        lead = max(counts, key=lambda g: counts[g])
-        shares = [d.share for g in per_model.values() for d in g if d.group == lead]
-        sig = sum(1 for g in per_model.values() for d in g if d.group == lead and d.significant)
-        levels = [driver_evidence(d, f).level for d in tops.values() if d.group == lead]
-        level = CLEAR if levels and all(x == CLEAR for x in levels) else (SOME if sig else NONE)
-        key = {CLEAR: "summary.kpm_clear", SOME: "summary.kpm_some", NONE: "summary.kpm_none"}
-        sentence = fmt.t(
-            key.get(level, "summary.kpm_none"),
-            k=Num(counts[lead]),
-            m=Num(len(models)),
-            group=Group(lead),
-            low=Pct(min(shares)),
-            high=Pct(max(shares)),
-        )
+        sentence, level, sig, led = _drivers_several(f, fmt, per_model)
         evidence = _evidence_line(
             level,
             fmt,
             n=fmt.count(f.run.n_stimuli, "images"),
-            chance=fmt.t("evidence.significant_in", k=Num(sig), m=Num(len(models))),
+            chance=fmt.t(
+                "evidence.significant_all" if sig == led else "evidence.significant_in",
+                k=Num(sig),
+                m=Num(led),
+            ),
         )
-        p_of_top = [d for d in tops.values()]
     light = drivers_light(f)
-    del p_of_top
     return KeyPoint(1, heading, sentence, evidence, light, fmt.t(f"lights.{light}"))
+
+
+def _drivers_several(
+    f: Findings, fmt: Formatter, per_model: Mapping[str, list[Driver]]
+) -> tuple[str, str, int, int]:
+    """Several models: the factor group that leads in most of them, with the range of its
+    share over exactly those models, then the groups that lead in the others.
+
+    Returns the sentence, its evidence level, and how many of the models it leads in have it
+    significant, out of how many.
+    """
+    tops = {m: g[0] for m, g in per_model.items() if g}
+    counts: dict[str, int] = {}
+    for d in tops.values():
+        counts[d.group] = counts.get(d.group, 0) + 1
+    lead = max(counts, key=lambda g: counts[g])
+    led = [d for d in tops.values() if d.group == lead]  # the models the sentence speaks of
+    shares = [d.share for d in led]
+    sig = sum(d.significant for d in led)
+    levels = [driver_evidence(d, f).level for d in led]
+    level = CLEAR if all(x == CLEAR for x in levels) else (SOME if sig else NONE)
+    key = {CLEAR: "summary.kpm_clear", SOME: "summary.kpm_some", NONE: "summary.kpm_none"}[level]
+    if len(led) == len(per_model) and level != NONE:
+        key += "_all"  # "In all 7 models", not "In 7 of the 7 models"
+    sentence = fmt.t(
+        key,
+        k=Num(len(led)),
+        m=Num(len(per_model)),
+        group=Group(lead),
+        share=Range(min(shares), max(shares)),
+    )
+    others = [d for d in tops.values() if d.group != lead]
+    if others:
+        by_group: dict[str, list[float]] = {}
+        for d in others:
+            by_group.setdefault(d.group, []).append(d.share)
+        items = Names(
+            tuple(
+                fmt.t("summary.rest_item", group=Group(g), share=Range(min(v), max(v)))
+                for g, v in by_group.items()
+            )
+        )
+        rest = "summary.kpm_rest_one" if len(others) == 1 else "summary.kpm_rest"
+        sentence = fmt.t("format.sentence_join").join(
+            [sentence, fmt.t(rest, n=Num(len(others)), items=items)]
+        )
+    return sentence, level, sig, len(led)
 
 
 def nuisance_share(f: Findings, model: str) -> float:
@@ -724,16 +802,25 @@ def key_point_risk(
     return KeyPoint(3, heading, sentence, text.plain, light, fmt.t(f"lights.{light}"))
 
 
-def recommendation_text(r: Recommendation, fmt: Formatter) -> RecommendationText:
-    base = f"rules.{r.rule}"
+def recommendation_text(
+    r: Recommendation, fmt: Formatter, several: bool = False
+) -> RecommendationText:
+    """A fired rule in words. With several models a rule's `<field>_m` sentence (naming how
+    many and which models) replaces the one-model sentence, which speaks of "the model"."""
+    base = lookup(fmt.s, f"rules.{r.rule}")
+
+    def text(name: str) -> str:
+        key = f"{name}_m" if several and f"{name}_m" in base else name
+        return fmt.t(f"rules.{r.rule}.{key}", **r.params)
+
     return RecommendationText(
-        title=fmt.t(f"{base}.title", **r.params),
-        risk=fmt.t(f"{base}.risk", **r.params),
-        action=fmt.t(f"{base}.action", **r.params),
-        evidence=fmt.t(f"{base}.evidence", **r.params),
-        plain=fmt.t(f"{base}.plain", **r.params),
+        title=text("title"),
+        risk=text("risk"),
+        action=text("action"),
+        evidence=text("evidence"),
+        plain=text("plain"),
         effort=fmt.t(f"effort.{r.effort}"),
-        next_report=fmt.t(f"{base}.next", **r.params),
+        next_report=text("next"),
         severity=fmt.t(f"severity.{r.severity}"),
     )
 
@@ -743,7 +830,7 @@ def _driver_sentence(d: Driver, f: Findings, fmt: Formatter, prefix: str) -> str
     params = dict(
         name=Group(d.name) if d.name == d.group else d.name,
         share=Pct(d.share),
-        bits=Bits(d.mi_bits),
+        bits=Bits(shown_bits(d.mi_bits)),
         p=PStat(d.p_value),
         n=Num(ev.n_more or 0),
     )
@@ -762,7 +849,9 @@ def drivers_section(f: Findings, fmt: Formatter) -> list[str]:
         if groups:
             out.append(_driver_sentence(groups[0], f, fmt, "drivers.lead"))
         for g in groups:
-            top = factor_entries(ds, g.group)[:2]
+            # Only factors with evidence of their own: "the strongest" of a group none of whose
+            # factors is significant would be noise (the risks section lists those).
+            top = [d for d in factor_entries(ds, g.group) if d.significant][:2]
             if top:
                 items = tuple(
                     fmt.t("drivers.factor_item", name=d.name, share=Pct(d.share)) for d in top
@@ -812,7 +901,6 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
         out.append(
             fmt.t(
                 key,
-                model=m,
                 model_sb=Pct(sb.shape_bias),
                 model_ci=fmt.interval(sb.ci_low, sb.ci_high),
                 people_sb=Pct(humans.shape_bias),
@@ -826,7 +914,6 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
         out.append(
             fmt.t(
                 "people.kappa_below" if _kappa_below(k, ceiling) else "people.kappa_near",
-                model=m,
                 kappa=Dec(k.kappa),
                 kappa_ci=fmt.interval(k.ci_low, k.ci_high, "dec"),
                 ceiling=Dec(ceiling.kappa),
@@ -835,15 +922,14 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
         )
     for a in f.decision_agreement:
         if a.observer == m:
-            out.append(fmt.t("people.agree", model=m, agree=Pct(a.agreement), chance=Pct(a.chance)))
+            out.append(fmt.t("people.agree", agree=Pct(a.agreement), chance=Pct(a.chance)))
     for s in f.shared_information:
         if s.observer == m:
             out.append(
                 fmt.t(
                     "people.shared_sig" if s.significant else "people.shared_none",
-                    model=m,
                     group=Group(s.group),
-                    bits=Bits(s.redundancy_bits),
+                    bits=Bits(shown_bits(s.redundancy_bits)),
                     p=PStat(s.p_value),
                 )
             )
@@ -858,7 +944,6 @@ def _kappa_below(k: ErrorConsistency, ceiling: ErrorConsistency) -> bool:
 def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]:
     """Several models: ranges over models and counts, not one sentence per model."""
     out = []
-    m = Num(len(models))
     humans = pooled_humans_bias(f)
     sbs = [s for x in models if (s := shape_bias_of(f, x))]
     if humans and sbs:
@@ -868,7 +953,7 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
         )
         out.append(
             fmt.t(
-                "people.m_shape",
+                "people.m_shape_all" if differ == len(sbs) else "people.m_shape",
                 people_sb=Pct(humans.shape_bias),
                 people_ci=fmt.interval(humans.ci_low, humans.ci_high),
                 low=Pct(min(s.shape_bias for s in sbs)),
@@ -882,7 +967,9 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
     if ks and ceiling:
         out.append(
             fmt.t(
-                "people.m_kappa",
+                "people.m_kappa_all"
+                if all(_kappa_below(k, ceiling) for k in ks)
+                else "people.m_kappa",
                 low=Dec(min(k.kappa for k in ks)),
                 high=Dec(max(k.kappa for k in ks)),
                 ceiling=Dec(ceiling.kappa),
@@ -903,48 +990,81 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
         )
     for group in dict.fromkeys(s.group for s in f.shared_information):
         rows = [s for s in f.shared_information if s.group == group and s.observer in models]
+        sig = [s for s in rows if s.significant]
+        if not rows:
+            continue
+        if not sig:  # nothing to quote a range of: say there is no reliable evidence
+            out.append(fmt.t("people.m_shared_none", group=Group(group), m=Num(len(rows))))
+            continue
+        # The range covers only the models the sentence counts (the significant ones).
+        bits = [shown_bits(s.redundancy_bits) for s in sig]
         out.append(
             fmt.t(
-                "people.m_shared",
+                "people.m_shared_all" if len(sig) == len(rows) else "people.m_shared",
                 group=Group(group),
-                k=Num(sum(s.significant for s in rows)),
-                m=m,
-                low=Bits(min(s.redundancy_bits for s in rows)),
-                high=Bits(max(s.redundancy_bits for s in rows)),
+                k=Num(len(sig)),
+                m=Num(len(rows)),
+                bits=Range(min(bits), max(bits), "bits"),
+                others=Names(tuple(s.observer for s in rows if not s.significant)),
             )
         )
     return out
 
 
+#: A factor group making up less than this part of what the last stage passes on to the
+#: decision is "little of it reaches the decision".
+LITTLE_REACHES = 0.25
+
+
 def network_section(f: Findings, fmt: Formatter) -> list[str]:
+    """Where the decisive information appears (report-guide.md, "Inside the network"): for each
+    factor group, the first stage holding significant information about it, whether and from
+    where it reaches the decision (significant redundancy), and its part of what the last stage
+    passes on to the decision. Groups are taken in the order of the model's driver shares, so the
+    one the decisions depend on most comes first."""
     if f.study.decision_only or not f.layers:
         return []
     depths = sorted({x.depth for x in f.layers})
     names = {x.depth: x.layer for x in f.layers}
     last = depths[-1]
+    at_last = {x.group: x for x in f.layers if x.depth == last}
+    # What the last stage passes on to the decision, split by group (descriptive, like shares).
+    passed = {
+        g: max(x.redundancy_bits, 0.0) if x.redundancy_significant else 0.0
+        for g, x in at_last.items()
+    }
+    total = sum(passed.values())
+    rank = {d.group: i for i, d in enumerate(group_entries(drivers_of(f, models_of(f)[0])))}
+    groups = sorted(dict.fromkeys(x.group for x in f.layers), key=lambda g: rank.get(g, len(rank)))
     out = [fmt.t("network.intro", n=Num(len(depths)))]
-    for group in dict.fromkeys(x.group for x in f.layers):
+    for group in groups:
         rows = sorted((x for x in f.layers if x.group == group), key=lambda x: x.depth)
         present = [x for x in rows if x.mi_significant]
         reaches = [x for x in rows if x.redundancy_significant]
         if not present:
             out.append(fmt.t("network.group_absent", group=Group(group)))
             continue
-        end = rows[-1]
-        frac = end.redundancy_bits / end.mi_bits if end.mi_bits > 0 else math.nan
-        key = "network.group_little" if (not reaches or frac < 0.25) else "network.group_much"
+        first = present[0].depth
+        where = fmt.t(
+            "network.where_first" if first == depths[0] else "network.where_late",
+            layer=names[first],
+            stage=Num(depths.index(first) + 1),
+            stages=Num(len(depths)),
+        )
+        if not reaches:
+            out.append(fmt.t("network.group_none", group=Group(group), where=where))
+            continue
+        part = passed.get(group, 0.0) / total if total > 0 else 0.0
         out.append(
             fmt.t(
-                key,
+                "network.group_little" if part < LITTLE_REACHES else "network.group_much",
                 group=Group(group),
-                first=names[present[0].depth],
-                stage=Num(present[0].depth + 1),
-                stages=Num(len(depths)),
-                frac=Pct(frac),
-                reach=names[reaches[0].depth] if reaches else "",
+                where=where,
+                reach=names[reaches[0].depth],
+                part=Pct(part),
             )
         )
-        if reaches and all(x.depth == last for x in reaches):
+        if all(x.depth == last for x in reaches):
             out.append(fmt.t("network.only_last", group=Group(group), layer=names[last]))
     return out
 
@@ -952,29 +1072,92 @@ def network_section(f: Findings, fmt: Formatter) -> list[str]:
 def risks_section(f: Findings, fmt: Formatter) -> list[str]:
     out = []
     nuisance_seen = False
+    several = len(models_of(f)) > 1
     for m in models_of(f):
         ds = drivers_of(f, m)
         for g in group_entries(ds):
             if not is_nuisance(g.group):
                 continue
             nuisance_seen = True
-            items = factor_entries(ds, g.group) or [g]
-            for d in items:
-                s = _driver_sentence(d, f, fmt, "risks.nuisance")
-                out.append(
-                    fmt.t("risks.with_model", model=m, text=s) if len(models_of(f)) > 1 else s
-                )
+            for s in _nuisance_sentences(f, fmt, g, factor_entries(ds, g.group)):
+                out.append(fmt.t("risks.with_model", model=m, text=s) if several else s)
     if not nuisance_seen:
         out.append(fmt.t("risks.no_nuisance"))
-    for c in f.warnings:
-        out.append(caveat_sentence(c.code, c.detail, fmt))
+    out += caveat_sentences(f.warnings, fmt)
     for m in models_of(f):
         for g in group_entries(drivers_of(f, m))[:1]:
             ev = driver_evidence(g, f)
             if ev.level == TOO_FEW:
                 out.append(fmt.t("risks.small_sample", n=Num(ev.n_more or 0)))
-    if f.study.humans and f.study.humans_simulated:
+    simulated_caveat = any(c.code == "simulated_panel" for c in f.warnings)
+    if f.study.humans and f.study.humans_simulated and not simulated_caveat:
         out.append(fmt.t("notices.simulated_panel"))
+    return out
+
+
+def _nuisance_sentences(
+    f: Findings, fmt: Formatter, group: Driver, factors: list[Driver]
+) -> list[str]:
+    """Reliance on one nuisance group: a sentence for each factor with evidence of an effect
+    (and for the group as a whole when it has some), then ONE sentence listing the factors
+    without reliable evidence, and one for those with too few data."""
+    if not factors:
+        return [_driver_sentence(group, f, fmt, "risks.nuisance")]
+    out = []
+    levels = {d.name: driver_evidence(d, f) for d in factors}
+    shown = [d for d in factors if levels[d.name].level in (CLEAR, SOME)]
+    if driver_evidence(group, f).level in (CLEAR, SOME) and len(factors) > 1:
+        out.append(_driver_sentence(group, f, fmt, "risks.nuisance"))
+    out += [_driver_sentence(d, f, fmt, "risks.nuisance") for d in shown]
+    quiet = [d for d in factors if levels[d.name].level == NONE]
+    if len(quiet) == 1:
+        out.append(_driver_sentence(quiet[0], f, fmt, "risks.nuisance"))
+    elif quiet:
+        out.append(
+            fmt.t(
+                "risks.nuisance_none_many",
+                group=Group(group.group),
+                names=Names(tuple(d.name for d in quiet)),
+                share=Pct(max(d.share for d in quiet)),
+            )
+        )
+    few = [d for d in factors if levels[d.name].level == TOO_FEW]
+    if few:
+        out.append(
+            fmt.t(
+                "risks.nuisance_too_few_many" if len(few) > 1 else "risks.nuisance_too_few",
+                names=Names(tuple(d.name for d in few)),
+                name=few[0].name,
+                n=Num(max(levels[d.name].n_more or 0 for d in few)),
+            )
+        )
+    return out
+
+
+def caveat_sentences(caveats: Iterable[Caveat], fmt: Formatter) -> list[str]:
+    """One sentence per caveat, except that several missing-answer caveats (one per person)
+    become one sentence listing the people and the counts."""
+    caveats = list(caveats)
+    missing = [
+        c for c in caveats if c.code == "missing_responses" and {"observer", "n"} <= c.detail.keys()
+    ]
+    out, merged = [], False
+    for c in caveats:
+        if len(missing) > 1 and c in missing:
+            if not merged:
+                items = tuple(
+                    fmt.t(
+                        "caveats_many.missing_item", observer=x.detail["observer"], n=x.detail["n"]
+                    )
+                    for x in missing
+                )
+                total = sum(int(x.detail["n"]) for x in missing)
+                out.append(
+                    fmt.t("caveats_many.missing_responses", items=Names(items), total=Num(total))
+                )
+                merged = True
+            continue
+        out.append(caveat_sentence(c.code, c.detail, fmt))
     return out
 
 
@@ -982,9 +1165,14 @@ def caveat_sentence(code: str, detail: Mapping[str, Any], fmt: Formatter) -> str
     """The locale sentence for a caveat code; a code the locale does not know is still shown,
     with its details, rather than dropped."""
     table = fmt.s["caveats"]
-    if code in table:
+    # "1 answer is missing", not "1 answers are missing": a count of one has its own sentence.
+    key = f"{code}_one" if detail.get("n") == 1 and f"{code}_one" in table else code
+    if code == "validation" and isinstance(detail.get("message"), str):
+        # Validation messages are written as clauses; the locale sentence adds its own stop.
+        detail = {**detail, "message": detail["message"].strip().rstrip(".")}
+    if key in table:
         try:
-            return table[code].format(**{k: _detail_value(v, fmt) for k, v in detail.items()})
+            return table[key].format(**{k: _detail_value(v, fmt) for k, v in detail.items()})
         except (KeyError, IndexError):
             pass  # the detail lacks a field the sentence names: fall through to the plain form
     items = Names(tuple(f"{k} = {_detail_value(v, fmt)}" for k, v in detail.items()))
@@ -1036,7 +1224,7 @@ def change_section(
         if before.top_driver and now.top_driver and before.top_driver != now.top_driver:
             out.append(
                 fmt.t(
-                    "change.top_changed",
+                    "change.top_changed" if len(cur.models) > 1 else "change.top_changed_one",
                     model=model,
                     before=Group(before.top_driver),
                     after=Group(now.top_driver),
@@ -1088,13 +1276,16 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
         (t("methods.period"), fmt.period(s.period)),
         (
             t("methods.stimuli"),
-            fmt.join(f"{c}: {fmt.num(n)}" for c, n in s.conditions.items())
+            fmt.join(t("format.pair", label=c, value=fmt.num(n)) for c, n in s.conditions.items())
             + t("methods.total", n=Num(r.n_stimuli), trials=Num(r.n_trials)),
         ),
         (t("methods.classes"), fmt.join(s.classes)),
         (
             t("methods.factors"),
-            "; ".join(f"{fmt.group(g)}: {fmt.join(cols)}" for g, cols in s.groups.items()),
+            t("format.item_sep").join(
+                t("format.pair", label=fmt.group(g), value=fmt.join(cols))
+                for g, cols in s.groups.items()
+            ),
         ),
         (t("methods.models"), fmt.join(s.models)),
         (t("methods.fingerprint"), r.model_fingerprint or t("methods.no_fingerprint")),

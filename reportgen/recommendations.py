@@ -38,6 +38,7 @@ from reportgen.narrative import (
     TOO_FEW,
     Dec,
     Group,
+    ModelCount,
     Names,
     Num,
     Pct,
@@ -123,6 +124,7 @@ def rule_top_driver_changed(f: Findings, history: list[HistoryRow]) -> list[Reco
 
 def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
     hits: dict[str, tuple[float, float]] = {}  # factor -> (largest share, its p-value)
+    group_of: dict[str, str] = {}
     models: list[str] = []
     for m in models_of(f):
         ds = drivers_of(f, m)
@@ -135,32 +137,37 @@ def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recom
             for d in factors:
                 if d.share > hits.get(d.name, (-1.0, 1.0))[0]:
                     hits[d.name] = (d.share, d.p_value)
+                    group_of[d.name] = d.group
             if factors and m not in models:
                 models.append(m)
     if not hits:
         return []
     names = sorted(hits, key=lambda n: -hits[n][0])
-    top_share = max(s for s, _ in hits.values())
-    group_share = max(
+    # The group's own share is the headline (its factors overlap); without a significant group
+    # entry, the strongest factor's share stands in for it.
+    group, group_share = max(
         (
-            d.share
+            (d.group, d.share)
             for m in models
             for d in group_entries(drivers_of(f, m))
             if is_nuisance(d.group) and d.significant
         ),
-        default=top_share,
+        key=lambda x: x[1],
+        default=(group_of[names[0]], hits[names[0]][0]),
     )
+    # A group standing for itself (no significant single factor) is named in plain words.
+    shown = tuple(Group(n) if n == group_of[n] else n for n in names[:3])
     return [
         Recommendation(
             "nuisance_reliance",
             "high" if group_share >= NUISANCE_HIGH else "medium",
             "medium",
             {
-                "factors": Names(tuple(names[:3])),
+                "factors": Names(shown),
+                "group": Group(group),
                 "share": Pct(group_share),
                 "p": PStat(max(hits[n][1] for n in names[:3])),
                 "models": _models_param(models),
-                "n_models": Num(len(models)),
             },
         )
     ]
@@ -348,6 +355,19 @@ RULES: tuple[Rule, ...] = (
 def recommend(f: Findings, history: list[HistoryRow] | None = None) -> list[Recommendation]:
     """Apply every rule of `RULES`; most severe first, table order within a severity."""
     fired = [r for rule in RULES for r in rule.check(f, history or [])]
+    # A rule's several-model sentences say which share of the studied models it fired on
+    # ({which}: "all 7 models", "6 of the 7 models").
+    fired = [
+        Recommendation(
+            r.rule,
+            r.severity,
+            r.effort,
+            {**r.params, "which": ModelCount(len(r.params["models"].values), len(f.study.models))}
+            if isinstance(r.params.get("models"), Names)
+            else dict(r.params),
+        )
+        for r in fired
+    ]
     return sorted(fired, key=lambda r: SEVERITY_ORDER[r.severity])
 
 

@@ -31,6 +31,7 @@ from reportgen.narrative import (
     driver_evidence,
     drivers_of,
     group_entries,
+    group_total,
     load_strings,
     share_interval,
 )
@@ -116,10 +117,11 @@ def _table_context(findings: Findings) -> dict[str, Any]:
     drivers = []
     for m in findings.study.models:
         ds = drivers_of(findings, m)
+        total = group_total(ds)
         for g in group_entries(ds):
             members = [d for d in ds if d.group == g.group and d.name != d.group]
             for d in [g, *sorted(members, key=lambda d: -d.mi_bits)[:3]]:
-                low, high = share_interval(d)
+                low, high = share_interval(d, total)
                 drivers.append(
                     {
                         "d": d,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.errors import ReportgenError
-from reportgen.findings import Findings
+from reportgen.findings import Caveat, Driver, Findings
 from reportgen.history import previous_runs
 from reportgen.narrative import (
     LOCALE_DIR,
@@ -27,6 +27,7 @@ from reportgen.narrative import (
     load_strings,
     more_for_width,
     people_light,
+    share_interval,
 )
 from reportgen.recommendations import recommend
 from reportgen.render import OutputFolderFetcher, publish, render_report
@@ -148,7 +149,7 @@ def test_simulated_panel_is_labelled_in_the_report(parts_two_runs) -> None:
 def test_decision_only_report_says_why_the_network_section_is_omitted(cue_en) -> None:
     text = flat(pdf_text(cue_en))
     assert "Layer analysis needs the model weights" in text
-    assert "In 7 of 7 models, surface texture clearly carries the most information" in text
+    assert "In all 7 models, surface texture clearly carries the most information" in text
     assert "simulated" not in text.lower()  # real people: no simulated label
 
 
@@ -357,3 +358,196 @@ def test_change_rows_flag_only_moves_beyond_the_current_interval() -> None:
     # 70% lies inside the current 71% interval (66–76%): no move claimed.
     assert texture.moved == "steady"
     assert not math.isnan(before.models["parts-resnet10"].shares["texture"].low)
+
+
+# ---- display rules for real-run numbers (no rendering) --------------------------------------
+def _narrative(f: Findings, lang: str = "en"):
+    return build_narrative(f, load_strings(lang), recommend(f), None)
+
+
+def test_share_interval_is_the_bits_interval_over_the_group_total_clamped_to_0_1() -> None:
+    # Closed form: share = max(I, 0) / T with T the summed floored group bits, so the share's
+    # interval is [lo, hi] / T; here T = 2.0 bits.
+    inside = Driver("texture", "texture", 1.0, 0.5, 0.001, True, 0.8, 1.2)
+    assert share_interval(inside, 2.0) == pytest.approx((0.4, 0.6))
+    assert share_interval(inside) == pytest.approx((0.4, 0.6))  # T recovered as I / share
+    # A bias-corrected interval above the total (real run: "100%–107%") shows as at most 100%,
+    # and one below 0 bits as at least 0%.
+    over = Driver("texture", "texture", 2.0, 1.0, 0.001, True, 1.95, 2.14)
+    assert share_interval(over, 2.0) == pytest.approx((0.975, 1.0))
+    below = Driver("shape", "shape", -0.001, 0.0, 0.94, False, -0.065, 0.016)
+    # The estimate is below 0 (share 0): the total must come from the other groups.
+    assert all(math.isnan(x) for x in share_interval(below))
+    assert share_interval(below, 2.0) == pytest.approx((0.0, 0.008))
+
+
+def test_driver_table_rows_never_show_shares_outside_0_to_100_percent() -> None:
+    from reportgen.render import _table_context
+
+    f = cue_conflict_findings()
+    # Plant the real run's case: one model's texture interval reaches past the group total.
+    drivers = [
+        dataclasses.replace(d, mi_bits=1.9, share=1.0, ci_low=1.88, ci_high=2.03)
+        if d.observer == "vgg16" and d.name == "texture"
+        else dataclasses.replace(d, mi_bits=-0.001, share=0.0, ci_low=-0.06, ci_high=0.02)
+        if d.observer == "vgg16" and d.name == "shape"
+        else d
+        for d in f.drivers
+    ]
+    rows = _table_context(dataclasses.replace(f, drivers=drivers))["rows"]["drivers"]
+    for row in rows:
+        assert 0.0 <= row["low"] <= row["high"] <= 1.0, row
+    vgg_shape = next(r for r in rows if r["model"] == "vgg16" and r["d"].name == "shape")
+    assert vgg_shape["high"] == pytest.approx(0.02 / 1.9)  # interval over vgg16's own total
+
+
+def _shape_led(f: Findings, model: str) -> Findings:
+    """`model` leans on shape instead (share 0.84), like the stylised-ImageNet ResNet."""
+    swap = {"texture": 0.16, "shape": 0.84}
+    drivers = [
+        dataclasses.replace(
+            d,
+            share=swap[d.name],
+            mi_bits=swap[d.name] * 1.9,
+            ci_low=swap[d.name] * 1.9 - 0.07,
+            ci_high=swap[d.name] * 1.9 + 0.07,
+        )
+        if d.observer == model
+        else d
+        for d in f.drivers
+    ]
+    return dataclasses.replace(f, drivers=drivers)
+
+
+def test_key_point_range_covers_only_the_models_the_sentence_counts() -> None:
+    f = _shape_led(cue_conflict_findings(), "resnet50")
+    sentence = _narrative(f).key_points[0].sentence
+    # Texture leads in the 6 other models, with shares 58%–77% (fixture); the shape-led
+    # model's 16% texture share must not widen that range.
+    assert sentence.startswith(
+        "In 6 of the 7 models, surface texture clearly carries the most information behind "
+        "the decisions (58%–77% of it)."
+    )
+    assert "16%" not in sentence.split(".")[0]
+    assert "In the remaining model, outline shape (84%) carries the most." in sentence
+    ja = _narrative(f, "ja").key_points[0].sentence
+    assert ja.startswith("7種のモデルのうち6種で") and "（情報量の58%〜77%）" in ja
+
+
+def test_no_significant_shared_information_is_said_without_a_range_and_no_negative_bits() -> None:
+    f = cue_conflict_findings()
+    shared = [
+        dataclasses.replace(s, redundancy_bits=-0.052, p_value=0.9, significant=False)
+        if s.group == "texture"
+        else s
+        for s in f.shared_information
+    ]
+    people = _narrative(dataclasses.replace(f, shared_information=shared)).people
+    texture = next(p for p in people if p.startswith("About surface texture"))
+    assert "no reliable evidence" in texture
+    assert "bits" not in texture and "-0.052" not in texture
+    # One model without it: the range covers the significant models only, the other is named.
+    shared = [
+        dataclasses.replace(s, redundancy_bits=-0.001, significant=False, p_value=1.0)
+        if s.group == "shape" and s.observer == "vgg16"
+        else s
+        for s in f.shared_information
+    ]
+    people = _narrative(dataclasses.replace(f, shared_information=shared)).people
+    shape = next(p for p in people if p.startswith("About outline shape"))
+    low = min(s.redundancy_bits for s in shared if s.group == "shape" and s.significant)
+    assert f"({low:.3f}–" in shape and "-0.001" not in shape and "for vgg16" in shape
+    # A single model's negative estimate is shown floored at 0 in the sentence.
+    parts = parts_findings()
+    neg = [
+        dataclasses.replace(s, redundancy_bits=-0.03) if s.group == "nuisance" else s
+        for s in parts.shared_information
+    ]
+    text = " ".join(_narrative(dataclasses.replace(parts, shared_information=neg)).people)
+    assert "(0.000 bits shared" in text and "-0.030" not in text
+
+
+def test_validation_caveat_is_a_sentence_in_both_languages() -> None:
+    message = "stimuli.csv: column 'label': 2 of 8 classes have fewer than 40 stimuli"
+    f = dataclasses.replace(parts_findings(), warnings=[Caveat("validation", {"message": message})])
+    assert f"Input check: {message}." in _narrative(f).risks
+    assert f"入力データの確認：{message}" in _narrative(f, "ja").risks
+    assert not any("message =" in s for s in _narrative(f).risks)
+
+
+def test_missing_answers_of_several_people_become_one_sentence() -> None:
+    counts = {"subject-01": 27, "subject-02": 15, "subject-09": 1}
+    caveats = [Caveat("missing_responses", {"observer": o, "n": n}) for o, n in counts.items()]
+    risks = _narrative(dataclasses.replace(cue_conflict_findings(), warnings=caveats)).risks
+    merged = [s for s in risks if "subject-" in s]
+    assert len(merged) == 1
+    assert "43 answers in all" in merged[0] and "subject-09 1" in merged[0]
+    one = [Caveat("missing_responses", {"observer": "subject-09", "n": 1})]
+    risks = _narrative(dataclasses.replace(cue_conflict_findings(), warnings=one)).risks
+    assert "subject-09: 1 answer is missing and was left out." in risks
+
+
+@pytest.mark.parametrize("model_id", ["model", "inspect-v3"])
+def test_a_lone_model_is_the_model_in_prose_whatever_its_id(model_id: str) -> None:
+    f = parts_findings()
+    old = f.study.models[0]
+
+    def rename(x):
+        return dataclasses.replace(x, observer=model_id) if x.observer == old else x
+
+    f = dataclasses.replace(
+        f,
+        study=dataclasses.replace(f.study, models=(model_id,)),
+        shape_bias=[rename(s) for s in f.shape_bias],
+        accuracy=[rename(a) for a in f.accuracy],
+        error_consistency=[rename(e) for e in f.error_consistency],
+        decision_agreement=[rename(a) for a in f.decision_agreement],
+        shared_information=[rename(s) for s in f.shared_information],
+    )
+    for lang in ("en", "ja"):
+        n = _narrative(f, lang)
+        prose = [n.analysed, *(k.sentence for k in n.key_points), *n.people, *n.risks]
+        prose += [r.evidence for r in n.recommendations] + [r.risk for r in n.recommendations]
+        text = " ".join(prose)
+        assert "model model" not in text.lower() and f"({model_id})" not in text
+        if model_id != "model":  # ("model" itself is also the word the prose uses)
+            # The id only where it tells the reader something: the "what was analysed" line.
+            assert sum(p.count(model_id) for p in prose[1:]) == 0, (lang, text)
+    assert "model model" not in _narrative(f).analysed
+    if model_id != "model":
+        assert model_id in _narrative(f).analysed
+
+
+def test_non_significant_nuisance_factors_share_one_sentence_significant_ones_keep_theirs() -> None:
+    risks = _narrative(parts_findings()).risks
+    nuisance = [s for s in risks if "should not matter" in s or "No reliable evidence" in s]
+    # Fixture: the group (11%) and light_angle are significant, rotation and scale are not.
+    assert nuisance == [
+        "The decisions clearly depend on lighting and position, which should not matter: "
+        "11% of the information (p = 0.004).",
+        "The decisions clearly depend on light_angle, which should not matter: "
+        "7.0% of the information (p = 0.004).",
+        "No reliable evidence that lighting and position — rotation, scale — affect the "
+        "decisions: none of them is statistically significant (each 2.0% of the information "
+        "or less).",
+    ]
+
+
+def test_inside_the_network_says_where_the_decisive_information_appears() -> None:
+    network = _narrative(parts_findings()).network
+    # Planted profile (fixture): texture held and shared from layer1; shape held only from
+    # layer3 and shared only at avgpool; at avgpool the shared bits are texture 0.85, shape
+    # 0.08, nuisance 0.09, so shape makes up 0.08 / 1.02 = 7.8% of what reaches the decision.
+    assert network[1].startswith(
+        "Information about surface texture can be read from the first stage (layer1) on "
+        "and reaches the decision from layer1 on"
+    )
+    assert network[2].startswith(
+        "Information about outline shape can be read only from layer3 (stage 3 of 5) on, "
+        "but little of it reaches the decision"
+    )
+    assert "only 7.8%" in network[2]
+    assert "appears only at avgpool, the last analysed stage" in network[3]
+    ja = _narrative(parts_findings(), "ja").network
+    assert ja[1].startswith("質感・表面の模様の情報は最初の段階（layer1）から読み取れ")
+    assert ja[2].startswith("形状の情報はlayer3（5段階中の第3段階）になって初めて読み取れますが")
