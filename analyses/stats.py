@@ -688,17 +688,19 @@ def bootstrap_ci(
     ``"subsample"`` (default): m-out-of-n subsampling *without* replacement (Politis,
     Romano & Wolf 1999). No trial appears twice, so no ties are created, which matters
     for copula-normalised MI (methods.md 4.1). With the full-sample estimate T and
-    subsample estimates T*_b, the deviations ``D_b = sqrt(m / (n - m)) (T*_b - T)``
-    stand in for ``T - theta`` and the interval is the basic one
+    subsample estimates T*_b with mean T*, the deviations
+    ``D_b = sqrt(m / (n - m)) (T*_b - T*)`` stand in for ``T - theta`` and the interval is
+    the basic one
     ``[T - q_{1-a/2}(D), T - q_{a/2}(D)]`` with ``a = 1 - level``. The factor
     ``sqrt(m / (n - m))`` is the usual ``sqrt(m / n)`` rescaling with the
     finite-population correction of sampling without replacement: for a mean it makes
     the spread of D match the standard error ``s / sqrt(n)`` exactly, and it tends to
     ``sqrt(m / n)`` when m << n. Default ``m = n // 2`` (half-sampling, where the factor
-    is 1). Assumptions: T is asymptotically normal at rate sqrt(n) and its bias at size
-    m is close to that at size n (true for bias-corrected GCMI away from zero). Near
-    MI = 0 the estimator is not root-n normal and the interval is approximate; use the
-    permutation test for "is there any information".
+    is 1). Centring on T* rather than T carries over only the spread of the subsample
+    estimates, not a bias that differs between sizes m and n (MI near zero has one), so
+    the interval always surrounds T. Assumption: T is asymptotically normal at rate
+    sqrt(n). Near MI = 0 the estimator is not root-n normal and the interval is
+    approximate; use the permutation test for "is there any information".
 
     ``"bootstrap"``: ordinary bootstrap (n draws with replacement), percentile interval
     ``[q_{a/2}(T*), q_{1-a/2}(T*)]``. Duplicated trials become ties that inflate
@@ -766,7 +768,9 @@ def bootstrap_ci(
     if method == "bootstrap":
         low, high = _quantiles(boot, (a / 2, 1 - a / 2))
     else:
-        dev = math.sqrt(m / (n - m)) * (boot - estimate)
+        # Centred on the resamples' own mean: a bias that differs between sizes m and n (as
+        # for MI near zero) would otherwise shift the interval off the estimate.
+        dev = math.sqrt(m / (n - m)) * (boot - boot.mean(dim=0))
         d_lo, d_hi = _quantiles(dev, (a / 2, 1 - a / 2))
         low, high = estimate - d_hi, estimate - d_lo
     return BootstrapCI(

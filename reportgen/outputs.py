@@ -57,7 +57,7 @@ def _record_type(name: str) -> type:
 
 def write_example_images(data: StudyData, findings: Findings, out_dir: Path) -> None:
     """Write the picture of every example stimulus the Findings name (PNG, as stored)."""
-    from torchvision.io import write_png
+    from PIL import Image
 
     ids = {str(v): i for i, v in enumerate(data.stimuli.table["id"])}
     for example in findings.examples:
@@ -66,4 +66,4 @@ def write_example_images(data: StudyData, findings: Findings, out_dir: Path) -> 
             continue
         target = out_dir / example.image
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_png(image.contiguous(), str(target))
+        Image.fromarray(image.permute(1, 2, 0).contiguous().numpy()).save(target)

@@ -98,7 +98,7 @@ def analyse(
         humans=data.humans,
         humans_simulated=data.humans_simulated,
         decision_only=config.decision_only,
-        attribution=_attribution(config),
+        attribution=data.attribution,
     )
     run = RunInfo(
         config_hash=config_hash(config),
@@ -634,12 +634,3 @@ def _versions() -> dict[str, str]:
         "torchvision": torchvision.__version__,
         "pandas": pandas.__version__,
     }
-
-
-def _attribution(config: Config) -> str:
-    """The data licence note shipped next to the stimulus table, if any."""
-    table = config.stimuli.table
-    if table is None:
-        return ""
-    note = table.parent / "ATTRIBUTION.txt"
-    return note.read_text(encoding="utf-8").strip() if note.is_file() else ""

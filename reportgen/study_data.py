@@ -62,6 +62,7 @@ class StudyData:
     model_fingerprint: str | None = None
     device: str = "cpu"
     humans_simulated: bool = False
+    attribution: str = ""  # data licence and attribution, shown in the report's Methods
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
 
@@ -205,6 +206,7 @@ def load_study_data(
         model_fingerprint=fingerprint,
         device=device_used,
         humans_simulated=bool(config.humans is not None and config.humans.simulated),
+        attribution=_attribution(config),
         warnings=warnings,
         timings_s=timings,
     )
@@ -326,3 +328,16 @@ def stimulus_image(data: StudyData, index: int) -> Tensor | None:
     if not path.is_file():
         return None
     return load_images(data.stimuli, rows=[index])[0]
+
+
+def _attribution(config: Config) -> str:
+    """The data licence note: ATTRIBUTION.txt beside the stimulus table, or the generator's."""
+    gen = config.stimuli.generator
+    if gen is not None:
+        return (
+            f"Stimuli generated at run time by reportgen's built-in '{gen.name}' generator "
+            "(procedural images, no third-party data)."
+        )
+    table = config.stimuli.table
+    note = table.parent / "ATTRIBUTION.txt" if table is not None else None
+    return note.read_text(encoding="utf-8").strip() if note is not None and note.is_file() else ""

@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One run of the demo study with fewer permutations and resamples, to keep CI quick."""
     work = tmp_path_factory.mktemp("cue")
     study = work / "study"
-    shutil.copytree(SAMPLE, study, ignore=shutil.ignore_patterns("images", "raw"))
+    shutil.copytree(SAMPLE, study, ignore=shutil.ignore_patterns("raw"))
     toml = (study / "study.toml").read_text(encoding="utf-8")
     toml = toml.replace("permutations = 1000", "permutations = 200")
     toml = toml.replace("bootstrap = 200", "bootstrap = 50")
