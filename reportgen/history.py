@@ -23,6 +23,7 @@ from reportgen.findings import Findings
 from reportgen.narrative import (
     drivers_of,
     group_entries,
+    group_total,
     headline_accuracy,
     kappa_of,
     pooled_humans_bias,
@@ -110,13 +111,15 @@ def row_from_findings(f: Findings, created_at: str | None = None) -> HistoryRow:
     """The headline figures of a Findings, in the form the store keeps (id not yet assigned)."""
     models: dict[str, ModelHeadline] = {}
     for m in f.study.models:
-        groups = group_entries(drivers_of(f, m))
+        ds = drivers_of(f, m)
+        groups = group_entries(ds)
+        total = group_total(ds)  # the shares' own denominator, as in the report's tables
         sb = shape_bias_of(f, m)
         k = kappa_of(f, m)
         agree = next((a.agreement for a in f.decision_agreement if a.observer == m), None)
         models[m] = ModelHeadline(
             top_driver=groups[0].group if groups else None,
-            shares={d.group: _iv(d.share, *share_interval(d)) for d in groups},
+            shares={d.group: _iv(d.share, *share_interval(d, total)) for d in groups},
             shape_bias=_iv(sb.shape_bias, sb.ci_low, sb.ci_high) if sb else None,
             kappa=_iv(k.kappa, k.ci_low, k.ci_high) if k else None,
             agreement=agree,

@@ -112,6 +112,31 @@ def _copy_assets(out_dir: Path) -> Path:
     return assets
 
 
+def example_pictures(findings: Findings, out_dir: Path) -> dict[str, int]:
+    """The example pictures the montages can show: path (as the Findings name it) → width in
+    pixels, for each one that is a readable image file inside `out_dir`.
+
+    A picture that is missing, unreadable or outside the folder is left out here (the report
+    says how many), because the renderer's fetcher would refuse it and stop the whole render.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(out_dir).resolve()
+    found: dict[str, int] = {}
+    for e in findings.examples:
+        if not e.image or e.image in found or Path(e.image).is_absolute():
+            continue
+        path = (root / e.image).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            continue
+        try:
+            with Image.open(path) as image:  # reads the header only
+                found[e.image] = int(image.size[0])
+        except (OSError, UnidentifiedImageError):
+            continue
+    return found
+
+
 def _table_context(findings: Findings) -> dict[str, Any]:
     """Rows for the body tables; numbers stay numbers, formatted by the template's filters."""
     drivers = []
@@ -178,6 +203,10 @@ def render_report(
     history : earlier runs of any study (the same study's last one fills "Change since the
         last report"); None or [] for a first report
     figures_dir : where the figures go, inside `out_dir` (default `out_dir/figures`)
+
+    The example pictures the Findings name (`Example.image`) must already be in `out_dir`
+    (the runner writes them); any that is not is left out of the montages, and the report
+    says so.
     """
     from weasyprint import HTML
 
@@ -190,7 +219,8 @@ def render_report(
     fmt = Formatter(strings)
     history = list(history or [])
     recs = recommend(findings, history)
-    narrative = build_narrative(findings, strings, recs, history)
+    pictures = example_pictures(findings, out_dir)
+    narrative = build_narrative(findings, strings, recs, history, pictures)
     figures = make_figures(findings, strings, figures_dir, history)
     _copy_assets(out_dir)
     env = make_environment(fmt)

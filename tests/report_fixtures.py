@@ -4,12 +4,15 @@ produced them and nothing outside the tests should quote them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from reportgen.findings import (
     Accuracy,
     Caveat,
     DecisionAgreement,
     Driver,
     ErrorConsistency,
+    Example,
     Findings,
     LayerInfo,
     MorphPoint,
@@ -18,6 +21,11 @@ from reportgen.findings import (
     SharedInformation,
     Study,
 )
+
+#: Side of the fixture's example pictures in pixels; a size no report figure has, so a test can
+#: find the pictures among the PDF's images.
+FIXTURE_PICTURE_PX = 12
+PARTS_CLASSES = ("bracket", "flange", "gear", "washer", "hinge", "clip", "nut", "spacer")
 
 VERSIONS = {"reportgen": "0.1.0", "torch": "2.14.1", "torchvision": "0.29.1", "python": "3.11.7"}
 
@@ -195,7 +203,7 @@ def parts_findings(
         title="Inspection model — quarterly review",
         period=period,
         language="en",
-        classes=("bracket", "flange", "gear", "washer", "hinge", "clip", "nut", "spacer"),
+        classes=PARTS_CLASSES,
         groups={
             "shape": ["shape_h2", "shape_h3", "shape_notch", "shape_holes"],
             "texture": ["texture_freq", "texture_orient", "texture_contrast"],
@@ -248,7 +256,61 @@ def parts_findings(
         ],
         layers=layers,
         warnings=[Caveat("class_imbalance", {"smallest": 281, "largest": 322})],
+        examples=parts_examples(),
     )
+
+
+def parts_examples() -> list[Example]:
+    """FIXTURE: the montage examples of the parts study: one standard picture per class, four
+    cue-conflict pictures, three disagreements (people right, the model wrong)."""
+    out = [
+        Example("standard", f"s{i}", f"figures/stimuli/stimulus-{i:05d}.png", c)
+        for i, c in enumerate(PARTS_CLASSES)
+    ]
+    for k, (shape, texture) in enumerate(
+        (("gear", "washer"), ("hinge", "clip"), ("nut", "bracket"), ("spacer", "flange"))
+    ):
+        i = 100 + k
+        out.append(
+            Example(
+                "cue-conflict",
+                f"c{k}",
+                f"figures/stimuli/stimulus-{i:05d}.png",
+                shape,
+                shape,
+                texture,
+            )
+        )
+    for k, (label, model, share) in enumerate(
+        (("clip", "hinge", 1.0), ("gear", "washer", 0.83), ("nut", "spacer", 0.67))
+    ):
+        i = 200 + k
+        out.append(
+            Example(
+                "disagreement",
+                f"d{k}",
+                f"figures/stimuli/stimulus-{i:05d}.png",
+                label,
+                model_answer=model,
+                people_answer=label,
+                people_agree=share,
+            )
+        )
+    return out
+
+
+def write_example_pictures(f: Findings, out_dir: Path, skip: tuple[str, ...] = ()) -> None:
+    """Write a tiny PNG, one flat colour each, for every example picture except `skip` (so
+    the PDF cannot merge two of them into one image)."""
+    from PIL import Image
+
+    for k, e in enumerate(f.examples):
+        if e.image in skip:
+            continue
+        path = Path(out_dir) / e.image
+        path.parent.mkdir(parents=True, exist_ok=True)
+        colour = (40 + 9 * k % 200, 200 - 7 * k % 160, 90 + 13 * k % 150)
+        Image.new("RGB", (FIXTURE_PICTURE_PX, FIXTURE_PICTURE_PX), colour).save(path)
 
 
 CUE_MODELS = {  # FIXTURE: (shape bias, texture share, kappa, agreement), shaped after the paper

@@ -39,6 +39,27 @@ def test_recorded_run_reads_back_with_its_headline_figures(tmp_path) -> None:
     assert back.humans_shape_bias.value == 0.94 and back.human_ceiling.value == 0.55
 
 
+def test_stored_share_intervals_are_over_the_group_total_like_the_report_tables() -> None:
+    # Planted case: a group whose bias-corrected estimate is below 0 has share 0, so its total
+    # cannot be recovered as mi_bits / share; the interval must use the summed group bits.
+    f = parts_findings()
+    drivers = [
+        dataclasses.replace(d, mi_bits=-0.001, share=0.0, ci_low=-0.06, ci_high=0.02)
+        if d.observer is None and d.name == "nuisance"
+        else d
+        for d in f.drivers
+    ]
+    f = dataclasses.replace(f, drivers=drivers)
+    groups = [d for d in f.drivers if d.observer is None and d.name == d.group]
+    total = sum(max(d.mi_bits, 0.0) for d in groups)  # methods.md 4.5: floored group bits
+    shares = row_from_findings(f).headline.shares
+    nuisance = shares["nuisance"]
+    # Closed form: [max(lo, 0), hi] / total; the low end is clamped at a share of 0.
+    assert nuisance.low == 0.0 and nuisance.high == pytest.approx(0.02 / total, rel=1e-12)
+    texture = next(d for d in groups if d.name == "texture")
+    assert shares["texture"].low == pytest.approx(texture.ci_low / total, rel=1e-12)
+
+
 def test_undefined_numbers_survive_the_store_as_nan(tmp_path) -> None:
     db = tmp_path / "h.sqlite"
     f = parts_findings()

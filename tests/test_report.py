@@ -31,10 +31,18 @@ from reportgen.narrative import (
 )
 from reportgen.recommendations import recommend
 from reportgen.render import OutputFolderFetcher, publish, render_report
-from tests.report_fixtures import cue_conflict_findings, parts_findings
+from tests.report_fixtures import (
+    FIXTURE_PICTURE_PX,
+    cue_conflict_findings,
+    parts_findings,
+    write_example_pictures,
+)
 
 MARKUP_PERSON = "<b>insp</b>-07"
 MARKUP_FACTOR = "<script>alert(1)</script>"
+MARKUP_CLASS = "<i>washer</i>"
+#: The parts fixture's last disagreement picture is never written into the Q4 output folder.
+SKIPPED_PICTURE = parts_findings().examples[-1].image
 
 
 def pdf_text(pdf: Path) -> str:
@@ -89,17 +97,27 @@ def with_markup_names(f: Findings) -> Findings:
         dataclasses.replace(s, observer=MARKUP_PERSON) if s.observer == f.study.humans[-1] else s
         for s in f.shape_bias
     ]
+    examples = [
+        dataclasses.replace(e, texture=MARKUP_CLASS) if e.texture == "washer" else e
+        for e in f.examples
+    ]
     return dataclasses.replace(
-        f, study=dataclasses.replace(f.study, humans=humans), drivers=drivers, shape_bias=shape_bias
+        f,
+        study=dataclasses.replace(f.study, humans=humans),
+        drivers=drivers,
+        shape_bias=shape_bias,
+        examples=examples,
     )
 
 
 @pytest.fixture(scope="module")
 def parts_two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two quarterly reports of the parts study published into one history store."""
+    """Two quarterly reports of the parts study published into one history store. The Q3
+    folder holds none of the example pictures, the Q4 folder all but one."""
     base = tmp_path_factory.mktemp("parts")
     db = base / "history.sqlite"
     first = publish(parts_findings(period="2026-Q3", texture_share=0.55), base / "q3", "en", db)
+    write_example_pictures(parts_findings(), base / "q4", skip=(SKIPPED_PICTURE,))
     second = publish(parts_findings(), base / "q4", "en", db)
     return {"db": db, "first": first.pdf, "second": second.pdf}
 
@@ -107,7 +125,9 @@ def parts_two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def parts_ja(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ja")
-    return render_report(with_markup_names(parts_findings()), out, lang="ja", history=None).pdf
+    f = with_markup_names(parts_findings())
+    write_example_pictures(f, out)
+    return render_report(f, out, lang="ja", history=None).pdf
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +189,134 @@ def test_markup_in_names_is_shown_as_text(parts_ja) -> None:
     assert "&lt;b&gt;insp&lt;/b&gt;-07" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert MARKUP_FACTOR in flat(pdf_text(parts_ja))  # the reader sees the name as typed
+
+
+# ---- example montages ---------------------------------------------------------------------
+def _img_sources(html: str) -> list[str]:
+    return re.findall(r'<img[^>]*\bsrc="(figures/stimuli/[^"]+)"', html)
+
+
+def test_montages_show_the_example_pictures_with_their_captions(parts_two_runs) -> None:
+    f = parts_findings()
+    pdf = parts_two_runs["second"]
+    html = pdf.with_suffix(".html").read_text(encoding="utf-8")
+    present = [e.image for e in f.examples if e.image != SKIPPED_PICTURE]
+    assert _img_sources(html) == present  # every written picture, in order; the missing one not
+    # The pictures themselves are in the PDF (the fixture's are 12 px, like no other image).
+    streams = pdf_streams(pdf)
+    assert len(re.findall(rb"/Width\s+%d\b" % FIXTURE_PICTURE_PX, streams)) == len(present)
+    text = flat(pdf_text(pdf))
+    assert "What the stimuli look like" in text and "Where the model and people disagree" in text
+    for caption in (
+        "shape: gear",
+        "texture: washer",
+        "shape: spacer",
+        "texture: flange",
+        "correct: clip",
+        "model: hinge",
+        "people: clip (100%)",
+        "people: gear (83%)",
+    ):
+        assert caption in text, caption
+    for part in ("bracket", "spacer"):  # standard pictures are captioned with their class
+        assert re.search(rf'<span class="tile-line">{part}</span>', html), part
+    assert "people: nut" not in text  # the disagreement whose picture is missing
+    assert "One of the pictures chosen as examples was not found" in text
+    assert "The people's answers are simulated demo data" in text
+
+
+def test_missing_pictures_are_left_out_and_counted(parts_two_runs) -> None:
+    pdf = parts_two_runs["first"]  # its folder holds none of the 12 + 3 pictures
+    assert _img_sources(pdf.with_suffix(".html").read_text(encoding="utf-8")) == []
+    text = flat(pdf_text(pdf))
+    for n in (12, 3):  # standard and cue-conflict pictures; disagreements
+        assert f"{n} of the pictures chosen as examples were not found in the output" in text
+    assert "No pictures of the stimuli were available" not in text  # they were, but went missing
+    assert "people: clip" not in text
+
+
+def test_a_study_without_pictures_says_so_in_both_montages(cue_en) -> None:
+    assert _img_sources(cue_en.with_suffix(".html").read_text(encoding="utf-8")) == []
+    text = flat(pdf_text(cue_en))
+    assert text.count("No pictures of the stimuli were available for this study") == 2
+
+
+def test_montage_captions_are_japanese_and_markup_in_class_names_is_text(parts_ja) -> None:
+    html = parts_ja.with_suffix(".html").read_text(encoding="utf-8")
+    assert MARKUP_CLASS not in html
+    assert "質感：&lt;i&gt;washer&lt;/i&gt;" in html
+    assert len(_img_sources(html)) == len(parts_findings().examples)
+    text = flat(pdf_text(parts_ja))
+    assert "テスト画像の例" in text and "形状：gear" in text
+    assert "正解：clip" in text and "人：clip（100%）" in text
+    # The reader sees the tag as typed (the 2 cm caption wraps after "</", and the layout
+    # text interleaves the lines of neighbouring tiles, so only the line's start is compared).
+    assert "質感：<i>washer</" in text
+
+
+def test_example_pictures_keeps_only_readable_images_inside_the_folder(tmp_path) -> None:
+    from reportgen.render import example_pictures
+
+    out = tmp_path / "out"
+    f = parts_findings()
+    write_example_pictures(f, out)
+    good, corrupt, outside = f.examples[0], f.examples[1], f.examples[2]
+    (out / corrupt.image).write_bytes(b"not a picture")
+    write_example_pictures(f, tmp_path, skip=())  # a copy outside `out` ...
+    escaping = dataclasses.replace(outside, image="../" + outside.image)  # ... named from it
+    f = dataclasses.replace(f, examples=[good, corrupt, escaping])
+    assert example_pictures(f, out) == {good.image: FIXTURE_PICTURE_PX}
+
+
+def _montages(f: Findings, lang: str = "en", pictures: dict[str, int] | None = None):
+    n = build_narrative(f, load_strings(lang), recommend(f), None, pictures)
+    return n.stimuli, n.disagreements
+
+
+def test_disagreement_montage_says_when_there_is_nothing_to_show() -> None:
+    f = parts_findings()
+    no_disagreement = dataclasses.replace(
+        f, examples=[e for e in f.examples if e.role != "disagreement"]
+    )
+    _, d = _montages(no_disagreement)
+    assert d.groups == [] and d.notes == [
+        "Among the images with a picture, there is none on which the model and most people "
+        "disagree while the people are right."
+    ]
+    assert d.intro == [
+        "The people's answers are simulated demo data, not answers of real inspectors."
+    ]
+    no_people = dataclasses.replace(f, study=dataclasses.replace(f.study, humans=()))
+    _, d = _montages(no_people)
+    assert d.groups == [] and "No people were tested" in d.notes[0]
+    # Several models: the montage names the model whose answers it shows; real people: no label.
+    cue = cue_conflict_findings()
+    cue = dataclasses.replace(cue, examples=parts_findings().examples)
+    _, d = _montages(cue)
+    assert "The model answers shown are those of alexnet-caffe." in d.intro
+    assert not any("simulated" in p for p in d.intro)
+    shape_scored = (
+        "On a cue-conflict image, the class its shape belongs to counts as the correct answer."
+    )
+    assert shape_scored not in d.intro  # the fixture's disagreements are standard pictures
+    conflicting = [
+        dataclasses.replace(e, shape=e.label, texture="oven") if e.role == "disagreement" else e
+        for e in cue.examples
+    ]
+    _, d = _montages(dataclasses.replace(cue, examples=conflicting))
+    assert shape_scored in d.intro
+
+
+def test_small_pictures_are_marked_for_hard_pixel_edges() -> None:
+    f = parts_findings()
+    sizes = {e.image: (64 if e.role == "standard" else 224) for e in f.examples}
+    stimuli, _ = _montages(f, pictures=sizes)
+    standard, conflict = stimuli.groups
+    # A 2 cm tile holds about 240 print pixels: 64 px is enlarged almost fourfold and gets hard
+    # pixel edges; a 224-px photograph is shown at about its size and stays smooth.
+    assert all(t.pixelated for t in standard.tiles)
+    assert not any(t.pixelated for t in conflict.tiles)
+    assert [t.lines for t in conflict.tiles][0] == ("shape: gear", "texture: washer")
 
 
 def _keys(node: object, prefix: str = "") -> set[str]:
