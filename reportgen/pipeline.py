@@ -302,9 +302,9 @@ def _morph_curves(data: StudyData) -> list[MorphPoint]:
     for cond, rows in data.morph.groupby("condition", sort=True):
         levels = sorted(rows["level"].unique())
         level_codes = torch.as_tensor(rows["level"].map(levels.index).to_numpy().copy())
-        idx = torch.as_tensor(rows["index"].to_numpy())
-        a = torch.as_tensor(rows["from"].to_numpy())
-        b = torch.as_tensor(rows["to"].to_numpy())
+        idx = torch.as_tensor(rows["index"].to_numpy().copy())
+        a = torch.as_tensor(rows["from"].to_numpy().copy())
+        b = torch.as_tensor(rows["to"].to_numpy().copy())
         dec = data.decisions[:, idx]
         res = behaviour.morph_curves(dec, level_codes, a, b, len(levels))
         for i, obs in enumerate(data.observers):
