@@ -55,7 +55,8 @@ class DecisionInformation:
     n_perm : permutations in the null.
     class_counts : Tensor (C',); decisions per (merged) class.
     merged_classes : original decision classes pooled into one "rare" class.
-    ci_method : resampling method of the interval.
+    ci_method : resampling method of the single-factor and categorical intervals (groups use
+        stratified half-subsamples of the mixture estimate).
     """
 
     names: tuple[str, ...]
@@ -128,17 +129,10 @@ def _model_cd_bits(half_logdet_pooled: Tensor, counts: Tensor, s1: Tensor, s2: T
     cov = torch.where(usable[..., None, None], cov, eye)
     chol, _ = torch.linalg.cholesky_ex(cov)
     h_c = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-    h_c = h_c - _bias(torch.where(usable, counts, float(d + 1)), d)
-    h = half_logdet_pooled - _bias(n, d)
+    h_c = h_c - info.ent_bias(torch.where(usable, counts, float(d + 1)), d)
+    h = half_logdet_pooled - info.ent_bias(n, d)
     p = counts / n.unsqueeze(-1)
     return (h - torch.where(usable, p * h_c, 0.0).sum(-1)) / _LN2
-
-
-def _bias(n: Tensor, d: int) -> Tensor:
-    """B(N, d) of methods.md 2.3 for a tensor of sample counts, nats."""
-    i = torch.arange(1, d + 1, dtype=_F64, device=n.device)
-    psi = torch.special.digamma((n.to(_F64).unsqueeze(-1) - i) / 2).sum(-1)
-    return 0.5 * d * torch.log(2 / (n.to(_F64) - 1)) + 0.5 * psi
 
 
 def _continuous_mi(cx: Tensor, y_oh: Tensor) -> Tensor:
@@ -259,31 +253,39 @@ def decision_information(
     p_fwer = stats.standardized_max_pvalues(mi, null)
     reported = mi.clone()
 
-    n_vars_c = len(cont)
+    # Single factors: subsampling intervals of the reported (test) statistic. Groups report
+    # the mixture form, with intervals of their own (`_mixture_estimate`).
+    single = [j for j, x in enumerate(cont) if x.shape[-1] == 1]
+    groups = [j for j, x in enumerate(cont) if x.shape[-1] > 1]
+    n_single = len(single)
 
     def stat_fn(y_b: Tensor, *xs: Tensor) -> Tensor:
-        cont_b = [x for x in xs[:n_vars_c]]
-        cat_b = [x for x in xs[n_vars_c:]]
-        return _all_mi(cont_b, cat_b, y_b, copula=True)
+        return _all_mi(list(xs[:n_single]), list(xs[n_single:]), y_b, copula=True)
 
-    ci = stats.bootstrap_ci(
-        stat_fn,
-        y_oh[0],
-        *[x[0] for x in cont],
-        *[x[0] for x in cat],
-        n_boot=n_boot,
-        seed=seed,
-        level=level,
-        method="subsample",
-        chunk=max(1, chunk),
-    )
-    low, high = ci.low.clone(), ci.high.clone()
+    low = torch.full_like(mi, torch.nan)
+    high = torch.full_like(mi, torch.nan)
+    ci_method = "none"
+    if n_single or cat:
+        ci = stats.bootstrap_ci(
+            stat_fn,
+            y_oh[0],
+            *[cont[j][0] for j in single],
+            *[x[0] for x in cat],
+            n_boot=n_boot,
+            seed=seed,
+            level=level,
+            method="subsample",
+            chunk=max(1, chunk),
+        )
+        rest = single + list(range(len(cont), len(names)))
+        low[rest], high[rest] = ci.low, ci.high
+        ci_method = f"{ci.method} (m={ci.resample_size} of {n}, {ci.n_boot} resamples)"
     estimator = ["gcmi-model-cd"] * len(cont) + ["discrete-plugin-mm"] * len(cat)
-    for j, x in enumerate(cont):
-        if x.shape[-1] > 1:
-            est = _mixture_estimate(x[0], y, n_used, n_boot, level, seed, n_perm)
-            reported[j], low[j], high[j] = est
-            estimator[j] = "gcmi-mixture-cd"
+    for j in groups:
+        reported[j], low[j], high[j] = _mixture_estimate(
+            cont[j][0], y, n_used, n_boot, level, seed, n_perm
+        )
+        estimator[j] = "gcmi-mixture-cd"
     return DecisionInformation(
         names=names,
         mi=reported,
@@ -298,7 +300,7 @@ def decision_information(
         n_perm=n_perm,
         class_counts=y_oh[0].sum(0),
         merged_classes=tuple(merged),
-        ci_method=f"{ci.method} (m={ci.resample_size} of {n}, {ci.n_boot} resamples)",
+        ci_method=ci_method,
     )
 
 

@@ -136,22 +136,27 @@ def _ent_bias_t(n: Tensor, d: int) -> Tensor:
     return 0.5 * d * torch.log(2 / (n - 1)) + 0.5 * psi
 
 
-def ent_bias(n: int, d: int) -> float:
+def ent_bias(n: int | Tensor, d: int) -> float | Tensor:
     """Downward bias of the plug-in Gaussian entropy, B(N, d) of methods.md 2.3, in nats.
 
     Parameters
     ----------
-    n : int
-        Number of samples N; must exceed ``d``.
+    n : int or Tensor
+        Number of samples N (a tensor of sample counts gives one bias per count); must
+        exceed ``d``.
     d : int
         Dimension of the Gaussian variable.
 
     Returns
     -------
-    float
+    float, or float64 Tensor of ``n``'s shape
         ``(d/2) ln(2/(N-1)) + 0.5 sum_{i=1..d} psi((N-i)/2)`` in nats; subtract it from the
         plug-in entropy to obtain the unbiased estimate.
     """
+    if isinstance(n, Tensor):
+        if d < 1 or not bool((n > d).all()):
+            raise ValueError(f"the bias correction needs N > d >= 1 samples, d={d}")
+        return _ent_bias_t(n.to(_F64), d)
     if d < 1 or n <= d:
         raise ValueError(f"the bias correction needs N > d >= 1 samples, got N={n}, d={d}")
     return float(_ent_bias_t(torch.tensor(float(n), dtype=_F64), d))

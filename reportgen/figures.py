@@ -110,6 +110,21 @@ def _err(value: float, low: float, high: float) -> list[list[float]]:
     return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
 
 
+def _bar(ax: Any, y: float, value: float, low: float, high: float, k: int, **style: Any) -> None:
+    """One horizontal bar in the house style (palette colour and hatch k, interval whiskers)."""
+    style.setdefault("color", _colour(k))
+    ax.barh(
+        y,
+        value,
+        hatch=HATCHES[k % 7],
+        edgecolor="#222222",
+        linewidth=0.5,
+        xerr=_err(value, low, high),
+        error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#111111"},
+        **style,
+    )
+
+
 def _label(f: Findings, fmt: Formatter, observer: str) -> str:
     """How a figure names a model: its id when there are several to tell apart, else simply
     "Model" (an id such as "model" or a long checkpoint name adds nothing to a lone series)."""
@@ -156,16 +171,15 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
                 )
             else:
                 k = si if len(series) > 1 else gi[g]
-                ax.barh(
+                _bar(
+                    ax,
                     y,
                     d.share,
+                    low,
+                    high,
+                    k,
                     height=height * 0.9,
                     color=PEOPLE_LIGHT if people else _colour(k),
-                    hatch=HATCHES[k % 7],
-                    edgecolor="#222222",
-                    linewidth=0.5,
-                    xerr=_err(d.share, low, high),
-                    error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#111111"},
                     label=label if first else None,
                 )
             first = False
@@ -245,17 +259,7 @@ def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
         factors = sorted(factors, key=lambda d: (gi.get(d.group, 0), -d.mi_bits))
         for i, d in enumerate(factors):
             k = gi.get(d.group, 0)
-            ax2.barh(
-                i,
-                d.mi_bits,
-                color=_colour(k),
-                hatch=HATCHES[k % 7],
-                edgecolor="#222222",
-                linewidth=0.5,
-                xerr=_err(d.mi_bits, d.ci_low, d.ci_high),
-                error_kw={"elinewidth": 0.9, "capsize": 2},
-                alpha=1.0 if d.significant else 0.35,
-            )
+            _bar(ax2, i, d.mi_bits, d.ci_low, d.ci_high, k, alpha=1.0 if d.significant else 0.35)
         ax2.set_yticks(range(len(factors)), [d.name for d in factors])
         ax2.invert_yaxis()
         ax2.set_xlabel(fmt.t("figures.bits_axis"))
@@ -411,16 +415,7 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
     if kappas:
         ax2 = axes[0, 1]
         for i, k in enumerate(kappas):
-            ax2.barh(
-                i,
-                k.kappa,
-                color=_colour(i),
-                hatch=HATCHES[i % 7],
-                edgecolor="#222222",
-                linewidth=0.5,
-                xerr=_err(k.kappa, k.ci_low, k.ci_high),
-                error_kw={"elinewidth": 0.9, "capsize": 2},
-            )
+            _bar(ax2, i, k.kappa, k.ci_low, k.ci_high, i)
         if ceiling is not None and _finite(ceiling.kappa):
             if _finite(ceiling.ci_low) and _finite(ceiling.ci_high):
                 ax2.axvspan(

@@ -33,7 +33,7 @@ from reportgen.findings import (
     SharedInformation,
     Study,
 )
-from reportgen.study_data import ProgressFn, StudyData, stimulus_image
+from reportgen.study_data import ProgressFn, StudyData, has_image
 
 POOLED_HUMANS = "humans"
 HUMAN_HUMAN = "human-human"
@@ -380,19 +380,7 @@ def _agreement(
                 data.observers[m], float(est), float(ci.low), float(ci.high), len(humans)
             )
         )
-        agree = [
-            agreement.decision_agreement(
-                data.decisions[m], data.decisions[h], len(data.classes), dtype=torch.float64
-            )
-            for h in humans
-        ]
-        agreements.append(
-            DecisionAgreement(
-                data.observers[m],
-                float(sum(float(a.agreement) for a in agree) / len(agree)),
-                float(sum(float(a.chance) for a in agree) / len(agree)),
-            )
-        )
+        agreements.append(_mean_agreement(data, data.observers[m], [m] * len(humans), humans))
     if len(humans) > 1:
         est = agreement.human_ceiling(ch, ah, dtype=torch.float64)
         ci = stats.bootstrap_ci(
@@ -407,21 +395,19 @@ def _agreement(
         kappas.append(
             ErrorConsistency(HUMAN_HUMAN, float(est), float(ci.low), float(ci.high), n_pairs)
         )
-        pairs = [
-            agreement.decision_agreement(
-                data.decisions[i], data.decisions[j], len(data.classes), dtype=torch.float64
-            )
-            for k, i in enumerate(humans)
-            for j in humans[k + 1 :]
-        ]
+        pairs = [(i, j) for k, i in enumerate(humans) for j in humans[k + 1 :]]
         agreements.append(
-            DecisionAgreement(
-                HUMAN_HUMAN,
-                float(sum(float(a.agreement) for a in pairs) / len(pairs)),
-                float(sum(float(a.chance) for a in pairs) / len(pairs)),
-            )
+            _mean_agreement(data, HUMAN_HUMAN, [i for i, _ in pairs], [j for _, j in pairs])
         )
     return kappas, agreements
+
+
+def _mean_agreement(data: StudyData, observer: str, first: list[int], second: list[int]):
+    """Decision agreement and its chance level, averaged over the observer pairs given."""
+    res = agreement.decision_agreement(
+        data.decisions[first], data.decisions[second], len(data.classes), dtype=torch.float64
+    )
+    return DecisionAgreement(observer, float(res.agreement.mean()), float(res.chance.mean()))
 
 
 def _shared_information(
@@ -554,7 +540,7 @@ def _examples(data: StudyData) -> list[Example]:
     """Pictures for the montages: standard stimuli (one per class), cue-conflict stimuli
     (distinct shape classes), and the images where the model and most people disagree while
     the people are right (the clearest disagreements first). Only stimuli with a picture."""
-    available = [i for i in range(len(data.stimuli)) if stimulus_image(data, i) is not None]
+    available = [i for i, ok in enumerate(has_image(data)) if ok]
     if not available:
         return []
     classes = data.classes

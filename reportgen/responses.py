@@ -384,14 +384,18 @@ class StudyInputs:
     warnings: tuple[str, ...] = ()  # not fatal, shown by `validate` and in the report's data notes
 
 
-def load_study_inputs(config: Config) -> StudyInputs:
+def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> StudyInputs:
     """Load and check the stimulus table and every responses file a config names.
+
+    `stimset` replaces the config's stimulus table when the stimuli were made at run time
+    (``[stimuli] generator``).
 
     Problems are collected across all files and raised together; responses are checked once
     the stimulus table itself is valid (their ids are checked against it). Also checks the
     class count against ``model.num_classes`` and the stimuli per class (`sample_size_limits`).
     """
-    stimset = load_stimuli_from_config(config)
+    if stimset is None:
+        stimset = load_stimuli_from_config(config)
     problems: list[str] = []
     warnings: list[str] = []
     cfg = config.path

@@ -54,7 +54,7 @@ def run_study(
     log = [f"config: {config.path}", f"output: {out_dir}"]
     t0 = time.perf_counter()
     with staged_folder(out_dir) as stage:
-        data = load_study_data(config, device=device, work_dir=stage, progress=progress)
+        data = load_study_data(config, device=device, progress=progress)
         try:
             findings = analyse(data, config, seed=seed, progress=progress)
         except ValueError as err:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -18,7 +17,7 @@ from torch import Tensor
 
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
-from reportgen.responses import Trials, combine_trials, decision_matrix, load_study_inputs
+from reportgen.responses import StudyInputs, decision_matrix, load_study_inputs
 from reportgen.stimuli import StimulusSet, build_stimulus_set, encode, load_images
 
 ProgressFn = Callable[[str, int], Callable[[int], None]]
@@ -90,7 +89,6 @@ def load_study_data(
     config: Config,
     *,
     device: str | None = None,
-    work_dir: Path | None = None,
     progress: ProgressFn | None = None,
 ) -> StudyData:
     """Load, generate and run everything the config names (see the module docstring)."""
@@ -98,11 +96,11 @@ def load_study_data(
     t0 = time.perf_counter()
     images: Tensor | None = None
     if config.stimuli.generator is not None:
-        stimset, images, humans, decisions_trials, warnings = _generated_inputs(config, work_dir)
+        inputs, images = _generated_inputs(config)
     else:
         inputs = load_study_inputs(config)
-        stimset, humans, decisions_trials = inputs.stimuli, inputs.humans, inputs.decisions
-        warnings = list(inputs.warnings)
+    stimset, humans, decisions_trials = inputs.stimuli, inputs.humans, inputs.decisions
+    warnings = list(inputs.warnings)
     timings["load inputs"] = time.perf_counter() - t0
     classes = stimset.classes
 
@@ -286,12 +284,10 @@ def _factor_variables(stimset: StimulusSet) -> list[FactorVariable]:
     return out
 
 
-def _generated_inputs(config: Config, work_dir: Path | None):
-    """Stimuli from a built-in generator, plus any responses files the config names."""
+def _generated_inputs(config: Config) -> tuple[StudyInputs, Tensor]:
+    """Stimuli from a built-in generator, checked with the responses files the config names."""
     from reportgen.generated import generate_stimuli
 
-    if work_dir is None:
-        raise ReportgenError("generated stimuli need a working folder")
     gen = config.stimuli.generator
     assert gen is not None
     table, images = generate_stimuli(gen.name, dict(gen.params))
@@ -305,17 +301,16 @@ def _generated_inputs(config: Config, work_dir: Path | None):
         categorical=config.stimuli.categorical,
         continuous=config.stimuli.continuous,
     )
-    from reportgen.responses import load_trials
+    return load_study_inputs(config, stimset), images
 
-    humans: Trials | None = None
-    if config.humans is not None:
-        humans = load_trials(config.humans.responses, stimset, default_kind="human")
-    decisions = None
-    if config.decisions is not None:
-        decisions = combine_trials(
-            [load_trials(p, stimset, default_kind="model") for p in config.decisions.models]
-        )
-    return stimset, images, humans, decisions, []
+
+def has_image(data: StudyData) -> list[bool]:
+    """Per stimulus: is its picture available (in memory, or as a file)? Reads no image."""
+    if data.images is not None:
+        return [True] * len(data.stimuli)
+    if data.stimuli.image_dir is None or "image" not in data.stimuli.table.columns:
+        return [False] * len(data.stimuli)
+    return [path.is_file() for path in data.stimuli.image_paths()]
 
 
 def stimulus_image(data: StudyData, index: int) -> Tensor | None:
@@ -324,8 +319,7 @@ def stimulus_image(data: StudyData, index: int) -> Tensor | None:
         return data.images[index]
     if data.stimuli.image_dir is None or "image" not in data.stimuli.table.columns:
         return None
-    path = data.stimuli.image_paths()[index]
-    if not path.is_file():
+    if not data.stimuli.image_paths()[index].is_file():
         return None
     return load_images(data.stimuli, rows=[index])[0]
 

@@ -115,6 +115,16 @@ def test_ent_bias_matches_psi_formula_and_vanishes_asymptotically() -> None:
     assert abs(info.ent_bias(10**7, 2)) < 1e-6  # B(N, d) = O(d^2 / N)
     with pytest.raises(ValueError, match="N > d"):
         info.ent_bias(3, 3)
+    # A tensor of counts gives one bias per count, equal to the scalar form.
+    counts = torch.tensor([57, 10, 400])
+    torch.testing.assert_close(
+        info.ent_bias(counts, 3),
+        torch.tensor([info.ent_bias(int(c), 3) for c in counts], dtype=torch.float64),
+        rtol=0,
+        atol=1e-14,
+    )
+    with pytest.raises(ValueError, match="N > d"):
+        info.ent_bias(torch.tensor([57, 3]), 3)
 
 
 # ----------------------------------------------------------------------------------------------

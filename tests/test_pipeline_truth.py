@@ -399,8 +399,8 @@ def test_reinitialised_network_changes_driver_and_layer_profiles(tmp_path: Path)
 
     config_a = _parts_config(tmp_path / "a", stimulus_seed=3)
     config_b = _parts_config(tmp_path / "b", stimulus_seed=4)
-    data_a = load_study_data(config_a, work_dir=tmp_path / "a")
-    data_b = load_study_data(config_b, work_dir=tmp_path / "b")
+    data_a = load_study_data(config_a)
+    data_b = load_study_data(config_b)
     assert config_a.stimuli.generator is not None
     _, images = generate_stimuli("parts", dict(config_a.stimuli.generator.params))
     data_r = _random_network_responses(data_a, images)
