@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from analyses.info import copnorm, mi_from_class_var, mi_from_corr
@@ -45,9 +46,13 @@ _PERM_BLOCK = 64
 # the output). Smaller chunks mean fewer fresh pages to fault in, larger ones fewer
 # operations (each costs a thread synchronisation, dear on a busy machine). Measured on
 # 2 CPU threads at the sizes of issue 2: the cc sweep is best near 500 permutations per
-# chunk (~45 MiB), the cd sweep, whose product dominates, at 128 or more (~170 MiB).
+# chunk (~45 MiB), the cd sweep near 64 (~40 MiB).
 _CC_CHUNK_BYTES = 48 * 2**20
-_CD_CHUNK_BYTES = 192 * 2**20
+_CD_CHUNK_BYTES = 48 * 2**20
+# Column width of the tiles of the bag-sum weight on CPU: n rows of 32 float32 columns
+# stay in L2 while every bag of a chunk reads them (issue 2 sizes, 2 threads: 20 ms per
+# 64 permutations, against 36 ms reading whole rows).
+_BAG_TILE_CPU = 32
 _MIX_A = 0x9E3779B97F4A7C15  # odd 64-bit constants (golden ratio, splitmix64) to
 _MIX_B = 0xBF58476D1CE4E5B9  # spread (seed, block) pairs over the generator's seed space
 
@@ -324,76 +329,101 @@ class _ModelMIKernel:
     per (unit, target), taken from ``mi_from_class_var`` itself evaluated at unit class
     variances; the tests check the result against ``gcmi_sweep_cd``.
 
-    The class sums for a chunk of c permutations come from one product of
-    ``[ca ; ca^2]`` (``[2u, n]``) with a 0/1 class-indicator matrix of
-    ``c * (k * (C - 1) + 1)`` columns: per permutation, one column per (target, class)
-    except the last class, whose sums are recovered from the column totals (saving 1/C
-    of the work, half of it for binary targets), plus one dump column that collects the
-    last-class trials. Indicator and product live in buffers reused by every chunk; the
-    indicator is cleared by scattering zeros back where the ones went.
+    The class sums are bag sums (``embedding_bag``, mode "sum") over the rows of
+    ``W = [ca ; ca^2]^T`` (``[n, 2u]``): one bag per (permutation, target, class) that
+    lists the trials the permutation puts in that class. That is n row additions per
+    (permutation, target), C times less arithmetic than a product with a 0/1
+    class-indicator matrix. Each target's largest class gets no bag: its sums are the
+    column totals minus the other classes' sums. On CPU, W is read in tiles of a few
+    columns so that the tile stays in cache while every bag of a chunk reads it.
     """
 
     def __init__(self, ca: Tensor, y: Tensor, counts: Tensor, max_chunk: int) -> None:
         u, n = ca.shape
         k, n_classes = counts.shape
-        self.u, self.n, self.k, self.cm1 = u, n, k, n_classes - 1
-        self.block = k * self.cm1 + 1  # indicator columns per permutation
-        # Column of trial t's class for target j inside one permutation's block.
-        j_off = torch.arange(k, device=y.device) * self.cm1
-        self.local_slot = torch.where(y == self.cm1, k * self.cm1, j_off + y)  # [n, k]
-        self.left = torch.cat([ca, ca.square()], dim=0)  # [2u, n]
-        self.totals = self.left.sum(dim=1).view(2, u, 1, 1)
+        cm1 = n_classes - 1
+        self.u, self.k, self.cm1 = u, k, cm1
+        dev, dt = ca.device, ca.dtype
+        # Relabel every target so that its largest class is the last one, the class
+        # recovered from the totals (MI does not depend on the names of the classes).
+        cols = torch.arange(k, device=dev)
+        big = counts.argmax(dim=1)
+        swap = torch.arange(n_classes, device=dev).repeat(k, 1)
+        swap[cols, big], swap[cols, cm1] = cm1, big
+        y = swap.gather(1, y.T).T  # swap is its own inverse: old label -> new label
+        counts = counts.gather(1, swap)
+        # Trials sorted by class within every target; the last (largest) class dropped.
+        order = torch.sort(y, dim=0, stable=True).indices  # [n, k]
+        kept = (n - counts[:, cm1]).tolist()
+        self.keep = torch.cat([order[: kept[j], j] for j in range(k)])  # [L]
+        seg = counts[:, :cm1]
+        base = torch.tensor(kept, device=dev).cumsum(0) - torch.tensor(kept, device=dev)
+        starts = (base.view(k, 1) + seg.cumsum(1) - seg).reshape(1, -1)  # [1, k * cm1]
+        # Bag indices and offsets for up to max_chunk permutations at once, flat: entry
+        # p * L + i lists the i-th kept trial of permutation p. int32 halves the index
+        # traffic; int64 only where a chunk lists 2^31 trials or more.
+        length = self.keep.numel()
+        self.n, self.length = n, length
+        itype = torch.int32 if max_chunk * max(length, n) < 2**31 else torch.int64
+        rows = torch.arange(max_chunk, device=dev).view(-1, 1)
+        self.flat_keep = (self.keep.view(1, -1) + rows * n).reshape(-1).to(itype)
+        self.offsets = (starts + rows * length).reshape(-1).to(itype)
+        self.trials = torch.arange(n, device=dev, dtype=itype)
+
+        weight = torch.cat([ca, ca.square()], dim=0).T  # [n, 2u]
+        width = _BAG_TILE_CPU if dev.type == "cpu" else 2 * u
+        self.tiles = [weight[:, i : i + width].contiguous() for i in range(0, 2 * u, width)]
+        self.totals = weight.sum(dim=0).view(2, u)  # [S1, S2] over all trials
         # Unbiased pooled variance of zero-mean copula scores, as in gcmi_sweep_cd.
         pooled_var = self.totals[1].view(u, 1) / (n - 1)
         n_c = counts.to(torch.float64)
         occupied = counts > 0
-        unit = torch.ones(k, n_classes, dtype=ca.dtype, device=ca.device)
-        base = mi_from_class_var(pooled_var, unit, counts)  # [u, k], bits
+        unit = torch.ones(k, n_classes, dtype=dt, device=dev)
+        base_mi = mi_from_class_var(pooled_var, unit, counts)  # [u, k], bits
         p = n_c / n
         log_nm1 = torch.where(occupied, (n_c - 1).clamp(min=1).log(), 0.0)
         # v_c = D_c / (N_c - 1) with D_c = S2_c - S1_c^2 / N_c: ln(N_c - 1) is constant.
         shift = (0.5 / math.log(2.0)) * (p * log_nm1).sum(-1)
-        self.const = (base + shift.to(ca.dtype)).view(u, 1, k)
-        dt = ca.dtype
-        self.p_main, self.p_last = p[:, : self.cm1].to(dt), p[:, self.cm1].to(dt)
+        self.const = (base_mi + shift.to(dt)).T.contiguous()  # [k, u]
+        self.p_main = p[:, :cm1].to(dt).view(k, cm1, 1)
+        self.p_last = p[:, cm1].to(dt).view(k, 1)
         inv_sqrt = torch.where(occupied, n_c.clamp(min=1).rsqrt(), 0.0).to(dt)
-        self.inv_sqrt_main = inv_sqrt[:, : self.cm1]
-        self.inv_n_last = (1.0 / n_c[:, self.cm1].clamp(min=1)).to(dt)
+        self.inv_sqrt_main = inv_sqrt[:, :cm1].reshape(k, cm1, 1)
+        self.inv_n_last = (1.0 / n_c[:, cm1]).to(dt).view(k, 1)
         # Empty classes have D_c = 0 and weight 0; a placeholder of 1 keeps 0 * log(D_c)
-        # from becoming NaN.
-        empty = (~occupied).to(dt)
-        self.empty_main = empty[:, : self.cm1] if bool((~occupied).any()) else None
-        self.empty_last = empty[:, self.cm1]
-        self.indicator = ca.new_zeros(n * max_chunk * self.block)
-        self.product = ca.new_empty(2 * u * max_chunk * self.block)
+        # from becoming NaN. The last class is the largest, never empty.
+        empty = (~occupied[:, :cm1]).to(dt).view(k, cm1, 1)
+        self.empty_main = empty if bool(empty.any()) else None
 
-    def __call__(self, idx: Tensor | None, c: int, out: Tensor) -> None:
-        """GCMI (bits) for the relabellings ``y[perm]`` into ``out [c, u, k]``.
+    def __call__(self, perm: Tensor | None, out: Tensor) -> None:
+        """GCMI (bits) for the relabellings ``y[perm[p]]`` into ``out [c, u, k]``.
 
-        `idx` is ``[n * c]``: trial t of permutation p at ``idx[t * c + p]`` (None: the
-        observed labelling, c = 1).
+        `perm` is ``[c, n]``, one permutation per row (None: the observed labelling).
         """
-        n, u, k, cm1 = self.n, self.u, self.k, self.cm1
-        width = c * self.block
-        slot = self.local_slot if idx is None else self.local_slot.index_select(0, idx)
-        offset = torch.arange(0, width, self.block, device=slot.device).view(1, c, 1)
-        slot = (slot.view(n, c, k) + offset).view(n, c * k)
-        indicator = self.indicator[: n * width].view(n, width)
-        indicator.scatter_(1, slot, 1.0)
-        sums = self.product[: 2 * u * width].view(2 * u, width)
-        torch.matmul(self.left, indicator, out=sums)
-        indicator.scatter_(1, slot, 0.0)
-        sums = sums.view(2, u, c, self.block)[..., : k * cm1].unflatten(-1, (k, cm1))
-        last = self.totals - sums.sum(dim=-1)  # [2, u, c, k]: sums of the left-out class
-        s1, s2 = sums[0], sums[1]
+        u, k, cm1 = self.u, self.k, self.cm1
+        c = 1 if perm is None else perm.shape[0]
+        if perm is None:
+            idx = self.flat_keep[: self.length]
+        else:
+            # Under y[perm], trial t has the class of trial perm[t]: the bag of class c
+            # holds inv[s] for every trial s of class c, where inv[perm[t]] = t.
+            inv = torch.empty(perm.shape, dtype=self.trials.dtype, device=perm.device)
+            inv.scatter_(1, perm, self.trials.expand_as(perm))
+            idx = inv.view(-1).index_select(0, self.flat_keep[: c * self.length])
+        offsets = self.offsets[: c * k * cm1]
+        parts = [F.embedding_bag(idx, w, offsets, mode="sum") for w in self.tiles]
+        sums = torch.cat(parts, dim=1).view(c, k, cm1, 2, u)
+        last = self.totals - sums.sum(dim=2)  # [c, k, 2, u]: the largest class's sums
+        s1, s2 = sums[:, :, :, 0], sums[:, :, :, 1]
         s2.addcmul_(s1.mul_(self.inv_sqrt_main), s1, value=-1)  # D_c, in place
         if self.empty_main is not None:
             s2.add_(self.empty_main)
-        acc = s2.log_().mul_(self.p_main).sum(dim=-1)  # sum_c p_c ln D_c, [u, c, k]
-        d_last = last[1].addcmul_(last[0], last[0] * self.inv_n_last, value=-1)
-        acc.add_(d_last.add_(self.empty_last).log_().mul_(self.p_last))
+        acc = s2.log_().mul_(self.p_main).sum(dim=2)  # sum_c p_c ln D_c, [c, k, u]
+        l1, l2 = last[:, :, 0], last[:, :, 1]
+        d_last = l2.addcmul_(l1, l1 * self.inv_n_last, value=-1)
+        acc.add_(d_last.log_().mul_(self.p_last))
         torch.add(self.const, acc, alpha=-0.5 / math.log(2.0), out=acc)
-        out.copy_(acc.permute(1, 0, 2))
+        out.copy_(acc.transpose(1, 2))
 
 
 def perm_sweep_cd(
@@ -412,11 +442,10 @@ def perm_sweep_cd(
     Gaussian ("model") form of methods.md 2.5, as ``analyses.info.gcmi_sweep_cd``. `a`
     is copula-normalised once, pooled over trials; permutation ``k`` shuffles the
     trials of `y` with one permutation shared by all columns. The pooled variance and
-    the class counts do not change under permutation and are computed once; the class
-    sums of the values and of their squares for a chunk of permutations come from one
-    product ``[2u, n] @ [n, (k * (n_classes - 1) + 1) * chunk]`` (see `_ModelMIKernel`).
-    Needing both moments, this costs about ``2 (C - 1) / C`` times the product
-    ``[u, n] @ [n, k * C * chunk]`` of class sums alone.
+    the class counts do not change under permutation and are computed once; per
+    permutation, the class sums of the values and of their squares are bag sums of
+    rows, ``2 u n k (C - 1) / C`` additions (see `_ModelMIKernel`), about ``2 / C`` of
+    the work of a product with a class-indicator matrix.
 
     Accuracy: float64 matches ``gcmi_sweep_cd`` to ~1e-15 bits; float32 to ~1e-6 bits
     near independence and ~1e-5 bits when class means lie far apart.
@@ -430,8 +459,8 @@ def perm_sweep_cd(
     n_classes : number of classes C.
     n_perm : number of permutations K.
     seed : integer seed of the permutations (see `permutation_indices`).
-    chunk : permutations per matrix product; default from a ~192 MiB working budget.
-        The result does not depend on it (up to BLAS rounding of the product).
+    chunk : permutations per batch of bag sums; default from a ~48 MiB working budget.
+        The result does not depend on it: every bag is summed on its own.
     on_progress : called with the number of permutations finished after each chunk.
 
     Returns
@@ -459,24 +488,21 @@ def perm_sweep_cd(
         )
     u, k = a.shape[1], y.shape[1]
 
-    # Copula scores, pooled over trials, once; [u, n] rows are the GEMM's left operand.
+    # Copula scores, pooled over trials, once, as [u, n] rows.
     ca = _copnorm_rows(a)
-    # Per permutation: indicator, product, per-class temporaries, indices and slots.
-    block = k * (n_classes - 1) + 1
-    per_perm = a.element_size() * (n * block + 2 * u * block + 2 * u * k) + 24 * n * k
+    # Per permutation: bag indices and offsets, bag sums (twice: tiles, then joined)
+    # and the per-class temporaries.
+    per_perm = 12 * n * k + a.element_size() * (4 * u * k * n_classes + 2 * u * k)
     chunk, starts = _chunks(n_perm, chunk, per_perm, _CD_CHUNK_BYTES)
     kernel = _ModelMIKernel(ca, y, counts, max(1, min(chunk, n_perm)))
     mi = a.new_empty((1, u, k))
-    kernel(None, 1, mi)
+    kernel(None, mi)
     mi = mi[0]
     null = a.new_empty((n_perm, u, k))
-    idx_buf = torch.empty(n * max(1, min(chunk, n_perm)), dtype=torch.int64, device=a.device)
     perms = _PermStream(n, seed, a.device)
     for s in starts:
         c = min(s + chunk, n_perm) - s
-        idx = idx_buf[: n * c]
-        perms.columns(s, c, out=idx.view(n, c))
-        kernel(idx, c, null[s : s + c])
+        kernel(perms.rows(s, c), null[s : s + c])
         if on_progress is not None:
             on_progress(c)
     return mi, null
