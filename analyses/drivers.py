@@ -161,19 +161,37 @@ def _discrete_mi(x_oh: Tensor, y_oh: Tensor) -> Tensor:
     return plug_in - (r_x - 1) * (r_y - 1) / (2 * n * _LN2)
 
 
+def _univariate_mi(cx: Tensor, y_oh: Tensor) -> Tensor:
+    """Model-form MI of every column of copula-normalised ``cx [..., n, F]``, each on its own,
+    with one-hot ``y_oh [..., n, C]`` -> ``[..., F]`` bits; `_continuous_mi` with d = 1 for F
+    variables at once (the columns ride along as a batch dimension)."""
+    counts = y_oh.sum(-2).unsqueeze(-2)  # [..., 1, C]
+    s1 = (y_oh.mT @ cx).mT.unsqueeze(-1)  # [..., F, C, 1]
+    s2 = (y_oh.mT @ cx.square()).mT[..., None, None]  # [..., F, C, 1, 1]
+    centred = cx - cx.mean(-2, keepdim=True)
+    half_logvar = 0.5 * torch.log(centred.square().sum(-2) / (cx.shape[-2] - 1))
+    return _model_cd_bits(half_logvar, counts, s1, s2)
+
+
 def _all_mi(cont: list[Tensor], cat: list[Tensor], y_oh: Tensor, copula: bool) -> Tensor:
     """MI of every variable with labels ``y_oh [B, n, C]`` -> ``[B, T]`` bits.
 
     `cont` holds ``[B or 1, n, d]`` values (copula-normalised here when `copula`), `cat` holds
-    one-hot ``[B or 1, n, L]`` codes.
+    one-hot ``[B or 1, n, L]`` codes. Univariate variables are computed together.
     """
-    out = []
-    for x in cont:
-        cx = info.copnorm(x) if copula else x
-        out.append(_continuous_mi(cx, y_oh))
-    for x_oh in cat:
-        out.append(_discrete_mi(x_oh, y_oh))
-    return torch.stack(out, dim=-1)
+    out: list[Tensor | None] = [None] * (len(cont) + len(cat))
+    single = [j for j, x in enumerate(cont) if x.shape[-1] == 1]
+    if single:
+        xs = torch.cat(torch.broadcast_tensors(*[cont[j] for j in single]), dim=-1)
+        mi = _univariate_mi(info.copnorm(xs) if copula else xs, y_oh)
+        for col, j in enumerate(single):
+            out[j] = mi[..., col]
+    for j, x in enumerate(cont):
+        if x.shape[-1] > 1:
+            out[j] = _continuous_mi(info.copnorm(x) if copula else x, y_oh)
+    for i, x_oh in enumerate(cat):
+        out[len(cont) + i] = _discrete_mi(x_oh, y_oh)
+    return torch.stack(torch.broadcast_tensors(*out), dim=-1)
 
 
 def decision_information(
@@ -322,7 +340,7 @@ def _mixture_estimate(
     n_bias = max(2, min(n_perm, _MIXTURE_BIAS_PERMS))
     perms = stats.permutation_indices(n, n_bias, seed, device=x.device)
     raw = info.gcmi_mixture_cd(x, y, n_classes)
-    bias = info.gcmi_mixture_cd(x.expand(n_bias, *x.shape), y[perms], n_classes).mean()
+    bias = info.gcmi_mixture_cd(x, y[perms], n_classes).mean()  # x broadcast over perms
     estimate = raw - bias
     n_boot = max(n_boot, 2)
     idx = _stratified_halves(y, n_classes, n_boot, g).to(x.device)  # [B, m]

@@ -328,24 +328,39 @@ def _copnorm64(x: Tensor, seed: int | None, name: str = "x") -> Tensor:
     return torch.empty(order.shape, dtype=_F64, device=xt.device).scatter_(-1, order, grid).mT
 
 
-def _sort_within_classes(vt: Tensor, yt: Tensor, seed: int | None) -> tuple[Tensor, Tensor]:
-    """Order ``[..., d, n]`` sorting each row of ``vt`` by (class, value, tie key), and the
-    class labels in that order; ``yt`` is ``[..., 1, n]`` or ``[..., d, n]``."""
-    order = _rank_order(vt, seed)
+def _sort_within_classes(
+    vt: Tensor, yt: Tensor, order: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Order ``[..., d, n]`` sorting each row of ``vt`` by (class, value), and the class labels
+    in that order; ``yt`` is ``[..., 1, n]`` or ``[..., d, n]``.
+
+    `order` sorts each row by value (broadcastable to ``vt``); without it, ties among values
+    fall in whatever order ``torch.sort`` leaves them (callers that need the tie-key order
+    pass it from ``_rank_order``).
+    """
+    if order is None:
+        order = torch.sort(vt, dim=-1).indices
+    order = order.expand_as(vt)
     y_by_value = yt.expand_as(vt).gather(-1, order)
     by_class = y_by_value.argsort(dim=-1, stable=True)
     return order.gather(-1, by_class), y_by_value.gather(-1, by_class)
 
 
-def _copnorm_within64(x: Tensor, y: Tensor, n_classes: int, seed: int | None) -> Tensor:
+def _copnorm_within64(
+    x: Tensor, y: Tensor, n_classes: int, seed: int | None, order: Tensor | None = None
+) -> Tensor:
     """Copula-normalise ``x [..., n, d]`` separately within each class of ``y [..., n]``.
 
     Sorting by value (ties by key) and then stably by class gives every sample its rank inside
     its class; all columns, classes and batch entries are handled in one pass. Float64 result.
+    `order` is ``_rank_order`` of ``x`` (as ``[..., d, n]``, broadcastable) when the caller
+    already has it, e.g. one order for many relabellings of the same ``x``.
     """
     xt = _samples_last(x, "x")
     n = xt.shape[-1]
-    order, cls = _sort_within_classes(xt, y.unsqueeze(-2), seed)
+    if order is None:
+        order = _rank_order(xt, seed)
+    order, cls = _sort_within_classes(xt, y.unsqueeze(-2), order)
     counts = _one_hot(y, n_classes).sum(dim=-2).unsqueeze(-2)  # [..., 1, K]
     starts = counts.cumsum(-1) - counts
     counts, starts = counts.expand(*cls.shape[:-1], -1), starts.expand(*cls.shape[:-1], -1)
@@ -735,13 +750,14 @@ def mi_mixture_gd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     return (_mixture_mi(x64, yb, n_classes) / _LN2).to(_out_dtype(x))
 
 
-def _class_median(v: Tensor, yb: Tensor, n_classes: int) -> Tensor:
+def _class_median(v: Tensor, yb: Tensor, n_classes: int, order: Tensor | None = None) -> Tensor:
     """Median of each column of ``v [..., n, d]`` within each class of ``yb [..., n]``:
     ``[..., K, d]`` (mean of the two middle values for even counts; empty classes give an
-    arbitrary finite value)."""
+    arbitrary finite value). `order`, if given, sorts each row of ``v`` as ``[..., d, n]`` by
+    value (broadcastable); the order among ties does not matter here."""
     vt = v.mT.contiguous()
     n = vt.shape[-1]
-    order, _ = _sort_within_classes(vt, yb.unsqueeze(-2), None)  # tie order is irrelevant here
+    order, _ = _sort_within_classes(vt, yb.unsqueeze(-2), order)
     vs = vt.gather(-1, order)  # [..., d, n]
     counts = _one_hot(yb, n_classes).sum(dim=-2).long().unsqueeze(-2)  # [..., 1, K]
     starts = counts.cumsum(-1) - counts
@@ -773,9 +789,12 @@ def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     x64, yb = _prepare_cd(x, y, n_classes)
     d = x64.shape[-1]
     _check_class_counts(_one_hot(yb, n_classes).sum(dim=-2), d, "gcmi_mixture_cd")
-    c = _copnorm_within64(x64, yb, n_classes, None)
+    # The value order of x does not depend on y: rank x before it is broadcast against a
+    # batch of labellings (a permutation null relabels the same x many times).
+    order = _rank_order(_samples_last(_samples(x, "x"), "x"), None)
+    c = _copnorm_within64(x64, yb, n_classes, None, order)
     idx = yb.unsqueeze(-1).expand_as(x64)
-    med = _class_median(x64, yb, n_classes).gather(-2, idx)  # each sample's class median
+    med = _class_median(x64, yb, n_classes, order).gather(-2, idx)  # each sample's class median
     mad = _class_median((x64 - med).abs(), yb, n_classes).gather(-2, idx)
     scale = _MAD_TO_SD * mad
     # A column tied at one value in more than half of a class (e.g. a factor clipped at its
