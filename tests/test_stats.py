@@ -237,6 +237,19 @@ def test_cd_null_does_not_depend_on_chunk_size_and_is_seeded():
     assert not torch.equal(same, other)
 
 
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+def test_cd_null_does_not_depend_on_the_bag_tile_width(monkeypatch, dtype):
+    # On CPU the bag weight is read in column tiles that are joined again; one tile of
+    # the full width is what accelerators use. Odd widths split a and a^2 unevenly.
+    a, y = _data_cd()
+    a = a.to(dtype)
+    mi, null = perm_sweep_cd(a, y, 4, n_perm=20, seed=4)
+    for width in (1, 5, 10_000):
+        monkeypatch.setattr(stats, "_BAG_TILE_CPU", width)
+        mi_w, null_w = perm_sweep_cd(a, y, 4, n_perm=20, seed=4)
+        assert torch.equal(mi_w, mi) and torch.equal(null_w, null)
+
+
 def test_cd_one_permutation_is_shared_by_all_columns():
     a, y = _data_cd()
     y = torch.cat([y[:, :1], y[:, :1]], dim=1)
