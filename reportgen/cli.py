@@ -149,8 +149,12 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
         f"bootstrap {a.bootstrap}, device {a.device}, seed {a.seed}",
         highlight=False,
     )
-    for warning in inputs.warnings:
-        out.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+    from reportgen.narrative import Formatter, caveat_sentence, load_strings
+
+    english = Formatter(load_strings("en"))
+    for c in inputs.warnings:
+        text = caveat_sentence(c.code, c.detail, english)
+        out.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
     out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")
 
 

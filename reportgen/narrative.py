@@ -200,7 +200,8 @@ class Formatter:
         return f"{int(round(n)):,}"
 
     def bits(self, x: float | None) -> str:
-        return f"{x:.3f}" if _finite(x) else self.s["format"]["missing"]
+        """Information, floored at 0 for display only (see `shown_bits`)."""
+        return f"{shown_bits(x):.3f}" if _finite(x) else self.s["format"]["missing"]
 
     def dec(self, x: float | None) -> str:
         return f"{x:.2f}" if _finite(x) else self.s["format"]["missing"]

@@ -53,7 +53,7 @@ def analyse(
     a = config.analysis
     seed = a.seed if seed is None else seed
     timings = dict(data.timings_s)
-    caveats = [Caveat("validation", {"message": w}) for w in data.warnings]
+    caveats = list(data.warnings)
     if data.humans_simulated:
         caveats.append(Caveat("simulated_panel", {"n": len(data.humans)}))
 

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
+from reportgen.findings import Caveat
 from reportgen.stimuli import (
     StimulusSet,
     _as_number,
@@ -381,7 +382,7 @@ class StudyInputs:
     stimuli: StimulusSet
     humans: Trials | None
     decisions: Trials | None  # decision-only studies: every model's logged decisions
-    warnings: tuple[str, ...] = ()  # not fatal, shown by `validate` and in the report's data notes
+    warnings: tuple[Caveat, ...] = ()  # not fatal: shown by `validate` and in the report
 
 
 def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> StudyInputs:
@@ -397,7 +398,7 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
     if stimset is None:
         stimset = load_stimuli_from_config(config)
     problems: list[str] = []
-    warnings: list[str] = []
+    warnings: list[Caveat] = []
     cfg = config.path
     if config.model is not None and config.model.num_classes is not None:
         if len(stimset.classes) != config.model.num_classes:
@@ -411,12 +412,10 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
     counts = stimset.table["label"].value_counts()
     short = counts[(counts >= minimum) & (counts < recommended)]
     if len(short):
-        warnings.append(
-            f"{stimset.source}: column 'label': {len(short)} of {len(counts)} classes have fewer "
-            f"than the {recommended} stimuli per class recommended (10 per dimension of the "
-            f"widest continuous factor group, methods.md 4.2); fewest: {short.idxmin()!r} with "
-            f"{int(short.min())}"
-        )
+        # 10 stimuli per dimension of the widest continuous factor group (methods.md 4.2).
+        detail = {"short": len(short), "classes": len(counts), "recommended": recommended}
+        detail |= {"fewest": str(short.idxmin()), "count": int(short.min())}
+        warnings.append(Caveat("few_per_class", detail))
 
     humans: Trials | None = None
     if config.humans is not None:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
+from reportgen.findings import Caveat
 from reportgen.responses import StudyInputs, decision_matrix, load_study_inputs
 from reportgen.stimuli import StimulusSet, build_stimulus_set, encode, load_images
 
@@ -62,7 +63,7 @@ class StudyData:
     device: str = "cpu"
     humans_simulated: bool = False
     attribution: str = ""  # data licence and attribution, shown in the report's Methods
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Caveat] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -152,10 +153,7 @@ def load_study_data(
             if same:
                 # e.g. a ResNet's avgpool is exactly the pooled last stage: analysing it twice
                 # would only repeat a row of the layer profile.
-                warnings.append(
-                    f"layer {name!r} gives the same pooled activations as {same[0]!r}; "
-                    f"it is analysed once, as {same[0]!r}"
-                )
+                warnings.append(Caveat("duplicate_layer", {"layer": name, "same": same[0]}))
                 continue
             activations[name] = acts
         timings["model"] = time.perf_counter() - t1

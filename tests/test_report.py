@@ -623,6 +623,33 @@ def test_validation_caveat_is_a_sentence_in_both_languages() -> None:
     assert not any("message =" in s for s in _narrative(f).risks)
 
 
+def test_input_caveats_are_sentences_of_the_report_language() -> None:
+    caveats = [
+        Caveat("duplicate_layer", {"layer": "avgpool", "same": "layer4"}),
+        Caveat(
+            "few_per_class",
+            {"short": 2, "classes": 8, "recommended": 40, "fewest": "cam", "count": 31},
+        ),
+    ]
+    f = dataclasses.replace(parts_findings(), warnings=caveats)
+    en, ja = _narrative(f).risks, _narrative(f, "ja").risks
+    assert "Layer avgpool gives exactly the same activations as layer4" in " ".join(en)
+    assert "2 of 8 classes have fewer test images than the 40 per class" in " ".join(en)
+    assert "段階 avgpool の出力は layer4 とまったく同じ" in " ".join(ja)
+    assert "8クラスのうち2クラス" in " ".join(ja) and "camの31枚" in " ".join(ja)
+    # Nothing English is left in those Japanese sentences but the names themselves.
+    ours = " ".join(x for x in ja if "avgpool" in x or "cam" in x)
+    assert not re.search(r"[a-z]{3,}", re.sub("avgpool|layer4|cam", "", ours))
+
+
+def test_information_in_tables_is_floored_at_zero_for_display_only() -> None:
+    # Bias-corrected MI can come out a little below 0 (methods.md 4.5); tables show 0.000.
+    for lang in ("en", "ja"):
+        fmt = Formatter(load_strings(lang))
+        assert fmt.bits(-0.030) == "0.000" and fmt.bits(0.4567) == "0.457"
+        assert fmt.bits(float("nan")) == fmt.s["format"]["missing"]
+
+
 def test_missing_answers_of_several_people_become_one_sentence() -> None:
     counts = {"subject-01": 27, "subject-02": 15, "subject-09": 1}
     caveats = [Caveat("missing_responses", {"observer": o, "n": n}) for o, n in counts.items()]
