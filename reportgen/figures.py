@@ -46,6 +46,7 @@ HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 PEOPLE_LIGHT, PEOPLE_DARK = "#9a9a9a", "#333333"
 TEXT_WIDTH_IN = 6.7  # A4 text block
+TREND_PERIODS = 8  # periods in the trend chart (its caption in the locale files says 8)
 
 
 def font_path() -> Path:
@@ -513,11 +514,22 @@ def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
     return _save(fig, path)
 
 
+def trend_rows(f: Findings, history: list[HistoryRow]) -> list[HistoryRow]:
+    """The runs the trend chart shows, oldest first: the latest report of each period of this
+    study (reruns within a quarter would repeat its label), this run included, and only the
+    last `TREND_PERIODS` periods, so that the axis stays legible."""
+    latest: dict[str, HistoryRow] = {}
+    for r in [*(h for h in history if h.study == f.study.name), row_from_findings(f)]:
+        latest.pop(r.period, None)  # re-inserted last: the dict stays in time order
+        latest[r.period] = r
+    return list(latest.values())[-TREND_PERIODS:]
+
+
 def trend_figure(
     f: Findings, fmt: Formatter, path: Path, history: list[HistoryRow], people: str
 ) -> Path:
     """Headline figures over periods: the headline model's shares, its shape bias and people's."""
-    rows = [*(h for h in history if h.study == f.study.name), row_from_findings(f)]
+    rows = trend_rows(f, history)
     model = f.study.models[0]
     labels = [fmt.period(r.period) for r in rows]
     xs = list(range(len(rows)))
@@ -598,6 +610,10 @@ def trend_figure(
     for a in axes:
         a.set_xticks(xs, labels)
         a.set_xlim(-0.5, len(xs) - 0.5)
+        if len(xs) > 3:  # period names are long ("2026年第4四半期"): slant them
+            a.tick_params(axis="x", labelrotation=30)
+            for tick in a.get_xticklabels():
+                tick.set_horizontalalignment("right")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -624,6 +640,6 @@ def make_figures(
             out["people"] = people_figure(f, fmt, figures_dir / "people.png", people)
         if f.morph_curves:
             out["morphs"] = morph_figure(f, fmt, figures_dir / "morphs.png", people)
-        if history and any(h.study == f.study.name for h in history):
+        if history and len(trend_rows(f, history)) > 1:  # a trend needs two periods
             out["trend"] = trend_figure(f, fmt, figures_dir / "trend.png", history, people)
     return out

@@ -107,3 +107,25 @@ def test_history_command_lists_runs_as_a_table(tmp_path) -> None:
     assert "2026-Q3" in result.output and "71%" in result.output and "23%" in result.output
     empty = CliRunner().invoke(app, ["history", "--db", str(tmp_path / "none.sqlite")])
     assert empty.exit_code == 0 and "No runs recorded" in empty.output
+
+
+def test_trend_shows_the_latest_report_of_each_of_the_last_periods() -> None:
+    from reportgen.figures import TREND_PERIODS, trend_rows
+
+    def run(period: str, share: float):
+        return row_from_findings(parts_findings(period=period, texture_share=share))
+
+    # Three reruns in Q3, two in Q4, then this run (Q4): one point per quarter, the latest.
+    history = [run("2026-Q3", s) for s in (0.60, 0.61, 0.62)] + [run("2026-Q4", 0.65)] * 2
+    rows = trend_rows(parts_findings(period="2026-Q4", texture_share=0.71), history)
+    assert [r.period for r in rows] == ["2026-Q3", "2026-Q4"]
+    shares = [r.headline.shares["texture"].value for r in rows]
+    assert shares == pytest.approx([0.62, 0.71])
+    # Another study's runs are not this study's trend; only the last periods are shown.
+    other = dataclasses.replace(run("2025-Q1", 0.5), study="another-study")
+    quarters = [run(f"{2020 + i // 4}-Q{i % 4 + 1}", 0.6) for i in range(12)]  # 2020-2022
+    rows = trend_rows(parts_findings(period="2026-Q4"), [other, *quarters])
+    assert len(rows) == TREND_PERIODS == 8
+    assert [r.period for r in rows] == [
+        "2021-Q2", "2021-Q3", "2021-Q4", "2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4", "2026-Q4"
+    ]  # fmt: skip
