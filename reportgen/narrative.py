@@ -256,6 +256,10 @@ class Formatter:
         # and any other group is shown under the name its owner gave it.
         return self.s["groups"].get(name, name)
 
+    def condition(self, name: str) -> str:
+        # Like groups: the built-in conditions have plain names, any other is shown as given.
+        return self.s["conditions"].get(name, name)
+
     def join(self, items: Iterable[str]) -> str:
         return self.s["format"]["list_sep"].join(items)
 
@@ -1420,7 +1424,10 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
         (t("methods.period"), fmt.period(s.period)),
         (
             t("methods.stimuli"),
-            fmt.join(t("format.pair", label=c, value=fmt.num(n)) for c, n in s.conditions.items())
+            fmt.join(
+                t("format.pair", label=fmt.condition(c), value=fmt.num(n))
+                for c, n in s.conditions.items()
+            )
             + t("methods.total", n=Num(r.n_stimuli), trials=Num(r.n_trials)),
         ),
         (t("methods.classes"), fmt.join(s.classes)),

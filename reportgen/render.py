@@ -66,6 +66,7 @@ def make_environment(fmt: Formatter) -> jinja2.Environment:
         date=fmt.date,
         period=fmt.period,
         group=fmt.group,
+        condition=fmt.condition,
         interval=fmt.interval,
     )
     return env

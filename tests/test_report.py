@@ -191,6 +191,16 @@ def test_markup_in_names_is_shown_as_text(parts_ja) -> None:
     assert MARKUP_FACTOR in flat(pdf_text(parts_ja))  # the reader sees the name as typed
 
 
+def test_condition_names_are_in_the_report_language(parts_ja) -> None:
+    html = parts_ja.with_suffix(".html").read_text(encoding="utf-8")
+    assert '<th class="num">標準画像</th>' in html
+    assert '<th class="num">形状と質感が食い違う画像</th>' in html
+    assert '<th class="num">cue-conflict</th>' not in html
+    fmt = Formatter(load_strings("en"))
+    assert fmt.condition("shape-morph") == "Shape morph"
+    assert fmt.condition("night-shift") == "night-shift"  # a study's own condition, as given
+
+
 # ---- example montages ---------------------------------------------------------------------
 def _img_sources(html: str) -> list[str]:
     return re.findall(r'<img[^>]*\bsrc="(figures/stimuli/[^"]+)"', html)
