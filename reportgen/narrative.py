@@ -14,17 +14,17 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
 from reportgen.findings import Caveat, Driver, ErrorConsistency, Example, Findings, ShapeBias
+from reportgen.resources import resource_dir
 
 if TYPE_CHECKING:
     from reportgen.history import HistoryRow
     from reportgen.recommendations import Recommendation
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATE_DIR = resource_dir("templates")
 LOCALE_DIR = TEMPLATE_DIR / "locale"
 LANGUAGES = ("en", "ja")
 

@@ -1,0 +1,29 @@
+"""A wheel must carry the report templates and the embedded studies (pyproject.toml)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from reportgen.resources import resource_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_template_and_sample_data_folder_is_a_listed_package() -> None:
+    # setuptools copies a folder into the wheel only when it is listed in `packages`; a new
+    # folder that is not listed would be missing from installs other than the editable one.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    for top in ("templates", "sample_data"):
+        for folder in [ROOT / top, *sorted(p for p in (ROOT / top).rglob("*") if p.is_dir())]:
+            if folder.name == "__pycache__":
+                continue
+            name = "reportgen." + ".".join(folder.relative_to(ROOT).parts)
+            assert name in listed, f"{folder.relative_to(ROOT)} is not in pyproject packages"
+
+
+def test_resources_are_found_in_the_source_tree() -> None:
+    assert resource_dir("templates") == ROOT / "templates"
+    assert (resource_dir("templates") / "locale" / "ja.toml").is_file()
+    assert (resource_dir("sample_data") / "parts" / "study.toml").is_file()
