@@ -45,12 +45,12 @@ _PERM_BLOCK = 64
 # Default working-memory budgets of one permutation chunk (buffers and temporaries, not
 # the output). Smaller chunks mean fewer fresh pages to fault in, larger ones fewer
 # operations (each costs a thread synchronisation, dear on a busy machine). Measured on
-# 2 CPU threads at the sizes of issue 2: the cc sweep is best near 500 permutations per
-# chunk (~45 MiB), the cd sweep near 64 (~40 MiB).
+# 2 CPU threads at the sizes of bench/perm_sweep.py: the cc sweep is best near 500
+# permutations per chunk (~45 MiB), the cd sweep near 32 to 64 (~30 to 55 MiB).
 _CC_CHUNK_BYTES = 48 * 2**20
 _CD_CHUNK_BYTES = 48 * 2**20
 # Column width of the tiles of the bag-sum weight on CPU: n rows of 32 float32 columns
-# stay in L2 while every bag of a chunk reads them (issue 2 sizes, 2 threads: 20 ms per
+# stay in L2 while every bag of a chunk reads them (benchmark sizes, 2 threads: 20 ms per
 # 64 permutations, against 36 ms reading whole rows).
 _BAG_TILE_CPU = 32
 _MIX_A = 0x9E3779B97F4A7C15  # odd 64-bit constants (golden ratio, splitmix64) to
@@ -263,7 +263,7 @@ def perm_sweep_cc(
     n_perm : number of permutations K (>= 1000 for reporting at alpha = 0.05).
     seed : integer seed of the permutations (see `permutation_indices`).
     chunk : permutations per matrix product; default from a ~48 MiB working budget
-        (all 1000 permutations of issue 2 in two products). The result does not
+        (the 1000 permutations of the benchmark case in two products). The result does not
         depend on it (up to BLAS rounding of the product).
     on_progress : called with the number of permutations finished after each chunk.
 
@@ -363,7 +363,7 @@ class _ModelMIKernel:
         # p * L + i lists the i-th kept trial of permutation p. int32 halves the index
         # traffic; int64 only where a chunk lists 2^31 trials or more.
         length = self.keep.numel()
-        self.n, self.length = n, length
+        self.length = length
         itype = torch.int32 if max_chunk * max(length, n) < 2**31 else torch.int64
         rows = torch.arange(max_chunk, device=dev).view(-1, 1)
         self.flat_keep = (self.keep.view(1, -1) + rows * n).reshape(-1).to(itype)

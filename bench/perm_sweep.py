@@ -1,4 +1,4 @@
-"""Benchmark of the batched permutation sweeps (issue 2), run by ``make bench``.
+"""Benchmark of the batched permutation sweeps, run by ``make bench``.
 
 Case: n = 2000 trials, 512 units x 8 univariate factors, 1000 permutations, float32, CPU,
 2 threads (``perm_sweep_cc``); the same with 8 discrete 10-class targets
@@ -10,7 +10,7 @@ Case: n = 2000 trials, 512 units x 8 univariate factors, 1000 permutations, floa
   permutation ``mi_nd_gg`` / ``mi_model_nd_gd`` per factor on float32 scores, its
   fastest way; with our permutations, so the nulls are cross-checked) and through its
   GCMI wrappers ``gcmi_nd_cc`` / ``gcmi_model_nd_cd`` (re-normalising on every call);
-- the bare matmul of issue 2, ``[u, n] @ [n, f (K+1)]`` (the hardware floor of the cc
+- the bare matmul ``[u, n] @ [n, f (K+1)]`` (the hardware floor of the cc
   sweep); for cd also ``[u, n] @ [n, k C (K+1)]``, the class-sum product a GEMM
   formulation of the cd sweep would need;
 - ratios ours / matmul and frites / ours, and composed frites / matmul: the largest
@@ -236,7 +236,7 @@ def _mb(n_bytes: int) -> str:
 
 
 def _report(device: str, args: argparse.Namespace, frites_cache: dict) -> None:
-    # The floor of issue 2: [u, n] @ [n, f (K+1)], for both sweeps. For cd also the
+    # The floor: [u, n] @ [n, f (K+1)], for both sweeps. For cd also the
     # product with a class-indicator matrix, which a GEMM formulation would need.
     floor = _run("matmul_cc", device, args)
     for kind, what in (("cc", "perm_sweep_cc"), ("cd", "perm_sweep_cd")):
