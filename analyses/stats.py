@@ -49,10 +49,11 @@ _PERM_BLOCK = 64
 # permutations per chunk (~45 MiB), the cd sweep near 32 to 64 (~30 to 55 MiB).
 _CC_CHUNK_BYTES = 48 * 2**20
 _CD_CHUNK_BYTES = 48 * 2**20
-# Column width of the tiles of the bag-sum weight on CPU: n rows of 32 float32 columns
-# stay in L2 while every bag of a chunk reads them (benchmark sizes, 2 threads: 20 ms per
-# 64 permutations, against 36 ms reading whole rows).
-_BAG_TILE_CPU = 32
+# Column width of the tiles of the bag-sum weight on CPU: n rows of 64 float32 columns
+# (512 KiB at n = 2000) stay in L2 while every bag of a chunk reads them. Whole cd sweep at
+# the benchmark sizes, 2 threads, median of 6: 476 ms at 64 columns, 516 at 32, 506 at
+# 128, 610 at 256; whole rows (1024 columns) take about twice as long per bag.
+_BAG_TILE_CPU = 64
 _MIX_A = 0x9E3779B97F4A7C15  # odd 64-bit constants (golden ratio, splitmix64) to
 _MIX_B = 0xBF58476D1CE4E5B9  # spread (seed, block) pairs over the generator's seed space
 
