@@ -1284,15 +1284,17 @@ def _nuisance_sentences(
 
 def caveat_sentences(caveats: Iterable[Caveat], fmt: Formatter) -> list[str]:
     """One sentence per caveat, except that several missing-answer caveats (one per person)
-    become one sentence listing the people and the counts."""
+    become one sentence listing the people and the counts, and tied factors one sentence
+    listing the factors with their share of repeated values."""
     caveats = list(caveats)
     missing = [
         c for c in caveats if c.code == "missing_responses" and {"observer", "n"} <= c.detail.keys()
     ]
-    out, merged = [], False
+    ties = [c for c in caveats if c.code == "ties" and {"factor", "fraction"} <= c.detail.keys()]
+    out: list[str] = []
     for c in caveats:
         if len(missing) > 1 and c in missing:
-            if not merged:
+            if c is missing[0]:
                 items = tuple(
                     fmt.t(
                         "caveats_many.missing_item", observer=x.detail["observer"], n=x.detail["n"]
@@ -1303,10 +1305,28 @@ def caveat_sentences(caveats: Iterable[Caveat], fmt: Formatter) -> list[str]:
                 out.append(
                     fmt.t("caveats_many.missing_responses", items=Names(items), total=Num(total))
                 )
-                merged = True
+            continue
+        if c in ties:
+            if c is ties[0]:
+                out.append(_ties_sentence(ties, fmt))
             continue
         out.append(caveat_sentence(c.code, c.detail, fmt))
     return out
+
+
+def _ties_sentence(ties: list[Caveat], fmt: Formatter) -> str:
+    if len(ties) == 1:
+        d = ties[0].detail
+        return fmt.t("caveats.ties", factor=d["factor"], fraction=Pct(float(d["fraction"])))
+    items = tuple(
+        fmt.t(
+            "caveats_many.ties_item",
+            factor=c.detail["factor"],
+            fraction=Pct(float(c.detail["fraction"])),
+        )
+        for c in ties
+    )
+    return fmt.t("caveats_many.ties", items=Names(items))
 
 
 def caveat_sentence(code: str, detail: Mapping[str, Any], fmt: Formatter) -> str:

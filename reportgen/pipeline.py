@@ -33,6 +33,7 @@ from reportgen.findings import (
     SharedInformation,
     Study,
 )
+from reportgen.stimuli import StimulusSet
 from reportgen.study_data import ProgressFn, StudyData, has_image
 
 POOLED_HUMANS = "humans"
@@ -58,6 +59,7 @@ def analyse(
         caveats.append(Caveat("simulated_panel", {"n": len(data.humans)}))
 
     subset = _information_subset(data, a.conditions)
+    caveats += tie_caveats(data.stimuli, subset)
     t = time.perf_counter()
     driver_list, infos = _drivers(
         data, subset, a.permutations, seed, a.bootstrap, a.alpha, progress
@@ -146,6 +148,25 @@ def _information_subset(data: StudyData, conditions: tuple[str, ...] | None) -> 
         )
     codes = [data.conditions.index(c) for c in conditions]
     return torch.isin(data.condition_codes, torch.tensor(codes)).nonzero().squeeze(1)
+
+
+# methods.md 4.1: warn when more than 10% of a continuous variable's values are repeats.
+TIE_WARN_FRACTION = 0.10
+
+
+def tie_caveats(stimset: StimulusSet, subset: Tensor) -> list[Caveat]:
+    """One caveat per continuous factor whose values among the analysed stimuli (`subset`)
+    are more than `TIE_WARN_FRACTION` repeats: their ties are broken in a seeded random order
+    (methods.md 4.1), which tends to understate that factor's information."""
+    out = []
+    for column, kind in stimset.kinds.items():
+        if kind != "continuous":
+            continue
+        values = stimset.factor_tensor(column)[subset]
+        repeated = 1.0 - torch.unique(values).numel() / max(values.numel(), 1)
+        if repeated > TIE_WARN_FRACTION:
+            out.append(Caveat("ties", {"factor": column, "fraction": round(repeated, 4)}))
+    return out
 
 
 def _decision_sets(data: StudyData, subset: Tensor) -> list[tuple[str, Tensor, int]]:

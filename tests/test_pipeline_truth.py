@@ -547,3 +547,38 @@ def test_accuracy_equals_hand_counts(hand_case: Findings) -> None:
         a = acc[(obs, "cue-conflict")]
         assert a.accuracy == pytest.approx(k / n, abs=F32_TOL), obs
         assert a.n == _REPS * n, obs
+
+
+def test_factors_with_many_repeated_values_get_a_caveat() -> None:
+    # methods.md 4.1: warn above 10% repeats among the analysed stimuli, not elsewhere.
+    from reportgen.pipeline import tie_caveats
+    from reportgen.stimuli import build_stimulus_set
+
+    n = 100
+    table = pd.DataFrame(
+        {
+            "id": [f"s{i}" for i in range(n)],
+            "label": ["a", "b"] * (n // 2),
+            "condition": ["standard"] * 50 + ["morph"] * 50,
+            "shape_smooth": [0.01 * i for i in range(n)],  # no repeats
+            "shape_zeroes": [0.0] * 12 + [0.01 * i for i in range(12, n)],  # 11 repeats: 11%
+            "shape_levels": [float(i % 5) for i in range(n)],  # 95% repeats
+            "texture_kind": ["x", "y"] * (n // 2),  # categorical: never a tie caveat
+            "texture_step": [0.01 * (i + 1) for i in range(50)] + [0.0] * 50,  # morphs tied
+        }
+    )
+    stimset = build_stimulus_set(
+        table,
+        source="stimuli.csv",
+        image_dir=None,
+        factor_globs={"shape": ["shape_*"], "texture": ["texture_*"]},
+        require_images=False,
+    )
+
+    def found(subset: torch.Tensor) -> dict[str, float]:
+        return {c.detail["factor"]: c.detail["fraction"] for c in tie_caveats(stimset, subset)}
+
+    everything = {"shape_zeroes": 0.11, "shape_levels": 0.95, "texture_step": 0.49}
+    assert found(torch.arange(n)) == pytest.approx(everything)
+    # The standard stimuli only: texture_step is tied in the morphs alone.
+    assert found(torch.arange(50)) == pytest.approx({"shape_zeroes": 0.22, "shape_levels": 0.9})

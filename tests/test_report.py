@@ -652,6 +652,21 @@ def test_input_caveats_are_sentences_of_the_report_language() -> None:
     assert not re.search(r"[a-z]{3,}", re.sub("avgpool|layer4|cam", "", ours))
 
 
+def test_tied_factors_become_one_sentence_with_their_shares() -> None:
+    one = [Caveat("ties", {"factor": "shape_notch_depth", "fraction": 0.3219})]
+    f = dataclasses.replace(parts_findings(), warnings=one)
+    assert any(
+        s.startswith("Factor shape_notch_depth repeats values in 32% of the analysed images")
+        for s in _narrative(f).risks
+    )
+    several = [*one, Caveat("ties", {"factor": "shape_bolt_n", "fraction": 0.15})]
+    f = dataclasses.replace(parts_findings(), warnings=several)
+    en = [s for s in _narrative(f).risks if "repeat" in s]
+    assert len(en) == 1 and "(shape_notch_depth 32%, shape_bolt_n 15%)" in en[0]
+    ja = [s for s in _narrative(f, "ja").risks if "繰り返して" in s]
+    assert len(ja) == 1 and "shape_notch_depth 32%" in ja[0] and "shape_bolt_n 15%" in ja[0]
+
+
 def test_information_in_tables_is_floored_at_zero_for_display_only() -> None:
     # Bias-corrected MI can come out a little below 0 (methods.md 4.5); tables show 0.000.
     for lang in ("en", "ja"):
