@@ -60,6 +60,7 @@ def analyse(
 
     subset = _information_subset(data, a.conditions)
     caveats += tie_caveats(data.stimuli, subset)
+    caveats += imbalance_caveats(data.labels[subset], len(data.classes))
     t = time.perf_counter()
     driver_list, infos = _drivers(
         data, subset, a.permutations, seed, a.bootstrap, a.alpha, progress
@@ -167,6 +168,21 @@ def tie_caveats(stimset: StimulusSet, subset: Tensor) -> list[Caveat]:
         if repeated > TIE_WARN_FRACTION:
             out.append(Caveat("ties", {"factor": column, "fraction": round(repeated, 4)}))
     return out
+
+
+# methods.md 4.4: p(y) weights are the observed class frequencies, so a class with fewer
+# than half the stimuli of the largest one weighs visibly less; say so.
+IMBALANCE_RATIO = 2.0
+
+
+def imbalance_caveats(labels: Tensor, n_classes: int) -> list[Caveat]:
+    """A caveat when the largest class of the analysed stimuli (`labels`, class indices)
+    has more than `IMBALANCE_RATIO` times the stimuli of the smallest."""
+    counts = torch.bincount(labels, minlength=n_classes)
+    smallest, largest = int(counts.min()), int(counts.max())
+    if largest > IMBALANCE_RATIO * smallest:
+        return [Caveat("class_imbalance", {"smallest": smallest, "largest": largest})]
+    return []
 
 
 def _decision_sets(data: StudyData, subset: Tensor) -> list[tuple[str, Tensor, int]]:

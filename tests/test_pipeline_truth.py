@@ -582,3 +582,14 @@ def test_factors_with_many_repeated_values_get_a_caveat() -> None:
     assert found(torch.arange(n)) == pytest.approx(everything)
     # The standard stimuli only: texture_step is tied in the morphs alone.
     assert found(torch.arange(50)) == pytest.approx({"shape_zeroes": 0.22, "shape_levels": 0.9})
+
+
+def test_unbalanced_classes_get_a_caveat() -> None:
+    from reportgen.pipeline import imbalance_caveats
+
+    labels = torch.tensor([0] * 10 + [1] * 30 + [2] * 21)
+    (c,) = imbalance_caveats(labels, 3)
+    assert (c.code, c.detail) == ("class_imbalance", {"smallest": 10, "largest": 30})
+    assert imbalance_caveats(torch.tensor([0] * 10 + [1] * 20), 2) == []  # 2:1 is tolerated
+    (empty,) = imbalance_caveats(torch.tensor([0] * 10 + [1] * 12), 3)  # class 2 absent
+    assert empty.detail == {"smallest": 0, "largest": 12}
