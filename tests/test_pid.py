@@ -90,14 +90,21 @@ def _dit_atoms(p: np.ndarray, measure: str) -> tuple[float, float, float, float]
     """PID atoms from dit; dit's default target is the last variable (checked below)."""
     cls = {"imin": PID_WB, "ccs": PID_CCS, "mmi": PID_MMI}[measure]
     d = dit.Distribution.from_ndarray(p)
-    res = cls(d)
-    assert res._target == (2,) and res._sources == ((0,), (1,))
-    return (
-        res.get_pi(((0,), (1,))),
-        res.get_pi(((0,),)),
-        res.get_pi(((1,),)),
-        res.get_pi(((0, 1),)),
-    )
+    # Where its IPF stalls, dit falls back to an optimiser that starts from draws of the
+    # global numpy RNG: seed it, so the oracle gives the same answer on every run.
+    state = np.random.get_state()  # noqa: NPY002 (the legacy global state is what dit reads)
+    np.random.seed(0)  # noqa: NPY002
+    try:
+        res = cls(d)
+        assert res._target == (2,) and res._sources == ((0,), (1,))
+        return (
+            res.get_pi(((0,), (1,))),
+            res.get_pi(((0,),)),
+            res.get_pi(((1,),)),
+            res.get_pi(((0, 1),)),
+        )
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def _entropy(p: np.ndarray) -> float:
@@ -187,9 +194,11 @@ def test_ccs_near_boundary_table_matches_long_ipf_and_dit() -> None:
     q_ipf, err = pid_module._ipf(m, torch.full_like(p, 1 / 8), 12_000)
     assert float(err) < 1e-11
     torch.testing.assert_close(q, q_ipf, rtol=0, atol=1e-10)
-    # dit's own fit on this table leaves marginal errors of ~1e-7 (its generic optimiser),
-    # which moved R by 1.7e-7 bits; 1e-6 bounds that.
-    assert float(res.red) == pytest.approx(_dit_atoms(p.numpy(), "ccs")[0], abs=1e-6)
+    # dit's IPF stalls on this table and its fallback optimiser, started from random
+    # points, lands 1e-6 to 1.8e-5 bits above the value the converged q gives (40 seeds;
+    # unseeded, this check failed now and then). So dit confirms R here only to 2e-5 bits;
+    # the precise check is q against the long IPF above.
+    assert float(res.red) == pytest.approx(_dit_atoms(p.numpy(), "ccs")[0], abs=2e-5)
 
 
 @pytest.mark.parametrize("measure", MEASURES)
