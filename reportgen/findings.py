@@ -252,7 +252,7 @@ class Findings:
 
 
 def _finite(value: float) -> float | None:
-    """JSON has no NaN: an undefined number (e.g. kappa of two perfect observers) becomes null."""
+    """JSON has no NaN: an undefined number (e.g. kappa without shared trials) becomes null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
