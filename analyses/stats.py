@@ -492,6 +492,8 @@ def perm_sweep_cd(
             + "); merge or drop rare classes before the call"
         )
     u, k = a.shape[1], y.shape[1]
+    if u == 0 or k == 0:  # nothing to test (and no bags to sum)
+        return a.new_zeros((u, k)), a.new_zeros((n_perm, u, k))
 
     # Copula scores, pooled over trials, once, as [u, n] rows.
     ca = _copnorm_rows(a)

@@ -184,6 +184,31 @@ def test_row_copnorm_from_integer_keys_is_exactly_copnorm(dtype):
         _copnorm_rows(x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, F64])
+def test_row_copnorm_without_ties_never_falls_back_to_copnorm(monkeypatch, dtype):
+    # Tie-free columns (exact in every width: multiples of 1/8 up to 18.6, both signs, and a
+    # -0.0) must be ranked by their integer keys alone.
+    g = _gen(4)
+    cols = [torch.randperm(300, generator=g) for _ in range(5)]
+    x = ((torch.stack(cols, dim=1) - 150) / 8).to(dtype)
+    x[x == 0] = -0.0
+    expected = copnorm(x).T.contiguous()
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("a tie-free column went through copnorm")
+
+    monkeypatch.setattr(stats, "copnorm", no_fallback)
+    assert torch.equal(_copnorm_rows(x), expected)
+
+
+def test_cd_sweep_with_no_units_or_no_targets_is_empty():
+    a, y = _data_cd()
+    mi, null = perm_sweep_cd(a[:, :0], y, 4, n_perm=5, seed=0)
+    assert mi.shape == (0, 3) and null.shape == (5, 0, 3)
+    mi, null = perm_sweep_cd(a, y[:, :0], 4, n_perm=5, seed=0)
+    assert mi.shape == (6, 0) and null.shape == (5, 6, 0)
+
+
 def test_cd_float32_close_to_float64_reference():
     a, y = _data_cd(n=400)
     a32 = a.float()
