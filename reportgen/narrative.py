@@ -346,7 +346,7 @@ def _clamp01(x: float) -> float:
 def shown_bits(x: float) -> float:
     """Information as a sentence states it: bias-corrected estimates can fall below 0, and the
     statistics keep them signed, but "-0.05 bits" is read as 0 (methods.md 4.5)."""
-    return max(x, 0.0) if _finite(x) else x
+    return max(x, 0.0) + 0.0 if _finite(x) else x  # + 0.0: no "-0.000" from -0.0
 
 
 def shape_bias_of(f: Findings, observer: str) -> ShapeBias | None:

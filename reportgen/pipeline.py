@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import torch
 from torch import Tensor
 
-from analyses import agreement, behaviour, drivers, stats
+from analyses import agreement, behaviour, drivers, info, stats
 from reportgen import __version__
 from reportgen.config import Config, config_hash
 from reportgen.errors import ReportgenError
@@ -151,22 +151,22 @@ def _information_subset(data: StudyData, conditions: tuple[str, ...] | None) -> 
     return torch.isin(data.condition_codes, torch.tensor(codes)).nonzero().squeeze(1)
 
 
-# methods.md 4.1: warn when more than 10% of a continuous variable's values are repeats.
+# methods.md 4.1: warn when more than 10% of a continuous variable's values are tied.
 TIE_WARN_FRACTION = 0.10
 
 
 def tie_caveats(stimset: StimulusSet, subset: Tensor) -> list[Caveat]:
-    """One caveat per continuous factor whose values among the analysed stimuli (`subset`)
-    are more than `TIE_WARN_FRACTION` repeats: their ties are broken in a seeded random order
-    (methods.md 4.1), which tends to understate that factor's information."""
+    """One caveat per continuous factor for which more than `TIE_WARN_FRACTION` of the
+    analysed stimuli (`subset`) share their value with another stimulus
+    (`analyses.info.tie_fraction`): ties are broken in a seeded random order (methods.md
+    4.1), which tends to understate that factor's information."""
     out = []
     for column, kind in stimset.kinds.items():
-        if kind != "continuous":
+        if kind != "continuous" or len(subset) == 0:
             continue
-        values = stimset.factor_tensor(column)[subset]
-        repeated = 1.0 - torch.unique(values).numel() / max(values.numel(), 1)
-        if repeated > TIE_WARN_FRACTION:
-            out.append(Caveat("ties", {"factor": column, "fraction": round(repeated, 4)}))
+        tied = float(info.tie_fraction(stimset.factor_tensor(column)[subset]))
+        if tied > TIE_WARN_FRACTION:
+            out.append(Caveat("ties", {"factor": column, "fraction": round(tied, 4)}))
     return out
 
 

@@ -656,14 +656,14 @@ def test_tied_factors_become_one_sentence_with_their_shares() -> None:
     one = [Caveat("ties", {"factor": "shape_notch_depth", "fraction": 0.3219})]
     f = dataclasses.replace(parts_findings(), warnings=one)
     assert any(
-        s.startswith("Factor shape_notch_depth repeats values in 32% of the analysed images")
+        s.startswith("Factor shape_notch_depth: 32% of the analysed images share its value")
         for s in _narrative(f).risks
     )
     several = [*one, Caveat("ties", {"factor": "shape_bolt_n", "fraction": 0.15})]
     f = dataclasses.replace(parts_findings(), warnings=several)
-    en = [s for s in _narrative(f).risks if "repeat" in s]
+    en = [s for s in _narrative(f).risks if "shared by" in s]
     assert len(en) == 1 and "(shape_notch_depth 32%, shape_bolt_n 15%)" in en[0]
-    ja = [s for s in _narrative(f, "ja").risks if "繰り返して" in s]
+    ja = [s for s in _narrative(f, "ja").risks if "同じ値を持って" in s]
     assert len(ja) == 1 and "shape_notch_depth 32%" in ja[0] and "shape_bolt_n 15%" in ja[0]
 
 
@@ -672,6 +672,7 @@ def test_information_in_tables_is_floored_at_zero_for_display_only() -> None:
     for lang in ("en", "ja"):
         fmt = Formatter(load_strings(lang))
         assert fmt.bits(-0.030) == "0.000" and fmt.bits(0.4567) == "0.457"
+        assert fmt.bits(-0.0) == "0.000"
         assert fmt.bits(float("nan")) == fmt.s["format"]["missing"]
 
 
