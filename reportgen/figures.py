@@ -515,14 +515,14 @@ def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
 
 
 def trend_rows(f: Findings, history: list[HistoryRow]) -> list[HistoryRow]:
-    """The runs the trend chart shows, oldest first: the latest report of each period of this
-    study (reruns within a quarter would repeat its label), this run included, and only the
-    last `TREND_PERIODS` periods, so that the axis stays legible."""
+    """The runs the trend chart shows, earliest period first: the latest report of each period
+    of this study (reruns within a quarter would repeat its label), this run included, and
+    only the last `TREND_PERIODS` periods, so that the axis stays legible. Periods sort as
+    text ("2026-Q3" < "2026-Q4" < "2027-Q1"), so a report filed late still lands in place."""
     latest: dict[str, HistoryRow] = {}
     for r in [*(h for h in history if h.study == f.study.name), row_from_findings(f)]:
-        latest.pop(r.period, None)  # re-inserted last: the dict stays in time order
-        latest[r.period] = r
-    return list(latest.values())[-TREND_PERIODS:]
+        latest[r.period] = r  # runs come oldest first: the last one of a period wins
+    return [latest[p] for p in sorted(latest)][-TREND_PERIODS:]
 
 
 def trend_figure(

@@ -121,6 +121,9 @@ def test_trend_shows_the_latest_report_of_each_of_the_last_periods() -> None:
     assert [r.period for r in rows] == ["2026-Q3", "2026-Q4"]
     shares = [r.headline.shares["texture"].value for r in rows]
     assert shares == pytest.approx([0.62, 0.71])
+    # A report filed late for an earlier period lands in its place on the axis.
+    late = trend_rows(parts_findings(period="2026-Q2"), [run("2026-Q3", 0.6), run("2026-Q4", 0.6)])
+    assert [r.period for r in late] == ["2026-Q2", "2026-Q3", "2026-Q4"]
     # Another study's runs are not this study's trend; only the last periods are shown.
     other = dataclasses.replace(run("2025-Q1", 0.5), study="another-study")
     quarters = [run(f"{2020 + i // 4}-Q{i % 4 + 1}", 0.6) for i in range(12)]  # 2020-2022
