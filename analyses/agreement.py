@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from analyses.behaviour import MISSING  # decision code of a trial without a response
+
 __all__ = [
     "DecisionAgreement",
     "ErrorConsistency",
@@ -32,8 +34,6 @@ __all__ = [
     "model_vs_humans",
     "pairwise_error_consistency",
 ]
-
-MISSING = -1  # decision code of a trial without a response
 
 
 @dataclass(frozen=True, slots=True)

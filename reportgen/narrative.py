@@ -344,8 +344,9 @@ def _clamp01(x: float) -> float:
 
 
 def shown_bits(x: float) -> float:
-    """Information as a sentence states it: bias-corrected estimates can fall below 0, and the
-    statistics keep them signed, but "-0.05 bits" is read as 0 (methods.md 4.5)."""
+    """Information as the report shows it (`Formatter.bits`, in sentences and tables alike):
+    bias-corrected estimates can fall below 0, and the statistics keep them signed, but
+    "-0.05 bits" is read as 0 (methods.md 4.5)."""
     return max(x, 0.0) + 0.0 if _finite(x) else x  # + 0.0: no "-0.000" from -0.0
 
 
@@ -978,7 +979,7 @@ def _driver_sentence(d: Driver, f: Findings, fmt: Formatter, prefix: str) -> str
     params = dict(
         name=Group(d.name) if d.name == d.group else d.name,
         share=Pct(d.share),
-        bits=Bits(shown_bits(d.mi_bits)),
+        bits=Bits(d.mi_bits),
         p=PStat(d.p_value),
         n=Num(ev.n_more or 0),
     )
@@ -1077,7 +1078,7 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
                 fmt.t(
                     "people.shared_sig" if s.significant else "people.shared_none",
                     group=Group(s.group),
-                    bits=Bits(shown_bits(s.redundancy_bits)),
+                    bits=Bits(s.redundancy_bits),
                     p=PStat(s.p_value),
                 )
             )
@@ -1145,7 +1146,7 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
             out.append(fmt.t("people.m_shared_none", group=Group(group), m=Num(len(rows))))
             continue
         # The range covers only the models the sentence counts (the significant ones).
-        bits = [shown_bits(s.redundancy_bits) for s in sig]
+        bits = [s.redundancy_bits for s in sig]
         out.append(
             fmt.t(
                 "people.m_shared_all" if len(sig) == len(rows) else "people.m_shared",

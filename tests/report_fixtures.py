@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reportgen.cue_conflict import CATEGORIES
 from reportgen.findings import (
     Accuracy,
     Caveat,
@@ -30,18 +31,9 @@ PARTS_CLASSES = ("bracket", "flange", "gear", "washer", "hinge", "clip", "nut", 
 VERSIONS = {"reportgen": "0.1.0", "torch": "2.14.1", "torchvision": "0.29.1", "python": "3.11.7"}
 
 
-def _group(
-    name: str,
-    mi: float,
-    share: float,
-    p: float,
-    sig: bool,
-    lo: float,
-    hi: float,
-    observer: str | None = None,
-    est: str = "gcmi-model-cd",
-) -> Driver:
-    return Driver(name, name, mi, share, p, sig, lo, hi, observer, est)
+def _group(name: str, *args, **kwargs) -> Driver:
+    """A factor group's own entry: a driver whose group is itself."""
+    return _factor(name, name, *args, **kwargs)
 
 
 def _factor(
@@ -402,24 +394,7 @@ def cue_conflict_findings() -> Findings:
         title="Shape or texture? ImageNet CNNs and people on cue-conflict images",
         period="2026-Q4",
         language="en",
-        classes=(
-            "airplane",
-            "bear",
-            "bicycle",
-            "bird",
-            "boat",
-            "bottle",
-            "car",
-            "cat",
-            "chair",
-            "clock",
-            "dog",
-            "elephant",
-            "keyboard",
-            "knife",
-            "oven",
-            "truck",
-        ),
+        classes=CATEGORIES,
         groups={"shape": ["shape_category"], "texture": ["texture_category"]},
         conditions={"cue-conflict": 1280},
         models=tuple(CUE_MODELS),
