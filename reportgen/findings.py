@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reportgen.caveats import Caveat
+
 SCHEMA_VERSION = "1.0"
 
 
@@ -117,14 +119,6 @@ class LayerInfo:
     redundancy_p_value: float
     redundancy_significant: bool
     measure: str  # redundancy function used
-
-
-@dataclass(frozen=True, slots=True)
-class Caveat:
-    """A data-quality or small-sample caveat the report must show."""
-
-    code: str  # stable key, used to pick the sentence in the locale files
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from reportgen.caveats import Caveat
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
-from reportgen.findings import Caveat
 from reportgen.stimuli import (
     StimulusSet,
     _as_number,

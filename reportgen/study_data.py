@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from reportgen.caveats import Caveat
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
-from reportgen.findings import Caveat
 from reportgen.responses import StudyInputs, decision_matrix, load_study_inputs
 from reportgen.stimuli import StimulusSet, build_stimulus_set, encode, load_images
 
