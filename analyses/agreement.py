@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 
 from analyses.behaviour import MISSING  # decision code of a trial without a response
+from analyses.pid import redundancy_mmi
+from analyses.stats import standardized_max_pvalues
 
 __all__ = [
     "DecisionAgreement",
@@ -33,6 +35,8 @@ __all__ = [
     "human_ceiling",
     "model_vs_humans",
     "pairwise_error_consistency",
+    "shared_information",
+    "SharedInformation",
 ]
 
 
@@ -84,6 +88,64 @@ class DecisionAgreement:
     chance: Tensor
     kappa: Tensor
     n_trials: Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class SharedInformation:
+    """Information about each factor group that each model's and people's decisions share.
+
+    Attributes
+    ----------
+    redundancy : Tensor (M, G); MMI redundancy of model m and each person about group g,
+        averaged over the people, from the reported (bias-corrected) estimates, bits.
+    statistic : Tensor (M, G); the same from the test statistics, bits.
+    null : Tensor (K, M, G); `statistic` with the model's decisions permuted, bits.
+    p_value : Tensor (M, G); FWER-corrected over all M x G tests (standardized maximum).
+    """
+
+    redundancy: Tensor
+    statistic: Tensor
+    null: Tensor
+    p_value: Tensor
+
+
+def shared_information(
+    model_mi: Tensor,
+    model_stat: Tensor,
+    model_null: Tensor,
+    human_mi: Tensor,
+    human_stat: Tensor,
+) -> SharedInformation:
+    """MMI redundancy about each factor group between models' and people's decisions.
+
+    ``R(F; D_model, D_person) = min(I(F; D_model), I(F; D_person))``, averaged over people
+    (methods.md 2.12). Null: the model's decisions permuted, which keeps every person's
+    information and destroys the model's; one set of permutations serves every group and
+    model, so the family-wise correction runs over all of them at once.
+
+    Parameters
+    ----------
+    model_mi, model_stat : Tensor (M, G); each model's reported information about each group
+        and its permutation-test statistic, bits.
+    model_null : Tensor (M, K, G); the statistic under K permutations of the model's
+        decisions, bits.
+    human_mi, human_stat : Tensor (H, G); the same for each person, bits.
+
+    Returns
+    -------
+    SharedInformation, on the device and with the dtype of `model_stat`.
+    """
+    if model_null.dim() != 3 or model_null.shape[::2] != model_stat.shape:
+        raise ValueError(
+            f"model_null must be [M, K, G] with model_stat [M, G]; got "
+            f"{tuple(model_null.shape)} and {tuple(model_stat.shape)}"
+        )
+    reported = redundancy_mmi(human_mi.unsqueeze(0), model_mi.unsqueeze(1)).mean(1)  # [M, G]
+    observed = redundancy_mmi(human_stat.unsqueeze(0), model_stat.unsqueeze(1)).mean(1)
+    # [M, K, H, G] -> mean over people -> [K, M, G]
+    null = redundancy_mmi(human_stat[None, None], model_null.unsqueeze(2)).mean(2).transpose(0, 1)
+    p = standardized_max_pvalues(observed.reshape(-1), null.reshape(null.shape[0], -1))
+    return SharedInformation(reported, observed, null, p.reshape(observed.shape))
 
 
 def error_consistency(

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from analyses import info, stats
+from analyses.errors import DataError
 
 __all__ = ["DecisionInformation", "decision_information", "merge_rare_classes"]
 
@@ -239,7 +240,7 @@ def decision_information(
     y, n_used, merged = merge_rare_classes(decisions[keep].long(), n_classes, min_class_trials)
     n = int(y.shape[0])
     if n_used < 2:
-        raise ValueError("the decisions are constant: no variable can carry information")
+        raise DataError("the decisions are constant: no variable can carry information")
     cont = []
     for name, x in continuous.items():
         x = x.unsqueeze(-1) if x.dim() == 1 else x

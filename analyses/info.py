@@ -30,6 +30,8 @@ import math
 import torch
 from torch import Tensor
 
+from analyses.errors import DataError
+
 __all__ = [
     "cmi_ggg",
     "copnorm",
@@ -121,7 +123,7 @@ def _expand(x: Tensor, batch: torch.Size, ndim_tail: int) -> Tensor:
 
 def _check_finite(x: Tensor, name: str) -> None:
     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values; remove or impute them first")
+        raise DataError(f"{name} contains NaN or infinite values; remove or impute them first")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,17 +157,17 @@ def ent_bias(n: int | Tensor, d: int) -> float | Tensor:
     """
     if isinstance(n, Tensor):
         if d < 1 or not bool((n > d).all()):
-            raise ValueError(f"the bias correction needs N > d >= 1 samples, d={d}")
+            raise DataError(f"the bias correction needs N > d >= 1 samples, d={d}")
         return _ent_bias_t(n.to(_F64), d)
     if d < 1 or n <= d:
-        raise ValueError(f"the bias correction needs N > d >= 1 samples, got N={n}, d={d}")
+        raise DataError(f"the bias correction needs N > d >= 1 samples, got N={n}, d={d}")
     return float(_ent_bias_t(torch.tensor(float(n), dtype=_F64), d))
 
 
 def _corr_bias_bits(n: int) -> float:
     """B(N,1) + B(N,1) - B(N,2) in bits: the bias of univariate Gaussian MI (methods.md 2.4)."""
     if n <= 2:
-        raise ValueError(f"bias-corrected univariate MI needs more than 2 samples, got {n}")
+        raise DataError(f"bias-corrected univariate MI needs more than 2 samples, got {n}")
     a = torch.tensor([(n - 1) / 2, (n - 2) / 2], dtype=_F64)
     psi = torch.special.digamma(a)
     return float(psi[0] - psi[1]) / (2 * _LN2)
@@ -174,14 +176,14 @@ def _corr_bias_bits(n: int) -> float:
 def _chol_half_logdet(cov: Tensor, what: str) -> tuple[Tensor, Tensor]:
     """Cholesky factor and its log-diagonal of a batch of covariances (float64)."""
     if not bool(torch.isfinite(cov).all()):
-        raise ValueError(f"the covariance of {what} is not finite; check the data for NaN or inf")
+        raise DataError(f"the covariance of {what} is not finite; check the data for NaN or inf")
     chol, info = torch.linalg.cholesky_ex(cov)
     # L_ii^2 / C_ii is the share of column i's variance not explained by the columns before it
     # (1 - R^2). Exactly collinear data can pass the factorisation with a rounding-sized pivot
     # and would report absurd information, so shares below 1e-10 count as failures too.
     share = torch.diagonal(chol, dim1=-2, dim2=-1).square() / torch.diagonal(cov, dim1=-2, dim2=-1)
     if bool((info != 0).any()) or not bool((share > _MIN_PIVOT_SHARE).all()):
-        raise ValueError(
+        raise DataError(
             f"the covariance of {what} is not positive definite: a column is constant or "
             "columns are collinear (or a class has too few distinct samples); drop constant "
             "and duplicated columns or merge classes"
@@ -198,7 +200,7 @@ def _cov(x: Tensor, demeaned: bool) -> Tensor:
 
 def _need_samples(n: int, d: int, what: str) -> None:
     if n <= d:
-        raise ValueError(
+        raise DataError(
             f"{what} needs more samples than dimensions (N > {d}), got N={n}; "
             "aim for at least 10 samples per dimension"
         )
@@ -213,7 +215,7 @@ def _check_class_counts(counts: Tensor, need: int, what: str) -> None:
     bad = (counts > 0) & (counts <= need)
     if bool(bad.any()):
         smallest = int(counts[bad].min())
-        raise ValueError(
+        raise DataError(
             f"{what}: a class holds only {smallest} sample(s) but every occupied class needs "
             f"more than {need} (N_y > d); merge or drop rare classes before the call"
         )
@@ -309,7 +311,7 @@ def _samples_last(x: Tensor, name: str) -> Tensor:
     if xt.dtype == torch.bool:
         xt = xt.to(torch.uint8)
     if xt.is_floating_point() and bool(torch.isnan(xt).any()):
-        raise ValueError(
+        raise DataError(
             f"{name} contains NaN; ranking would place NaN like an ordinary value and corrupt "
             "the estimate, so remove or impute NaN first"
         )
@@ -928,7 +930,7 @@ def mi_from_class_var(
     dtype = torch.promote_types(_out_dtype(var), _out_dtype(class_var))
     counts = class_counts.to(_F64)
     if bool((counts == 1).any()):
-        raise ValueError(
+        raise DataError(
             "a class holds only 1 sample but univariate class variances need N_y > 1; "
             "merge or drop rare classes before the call"
         )

@@ -46,6 +46,8 @@ import torch
 from torch import Tensor
 
 from analyses import info, stats
+from analyses.errors import DataError
+from analyses.pid import redundancy_mmi
 
 __all__ = [
     "ConditionalInformation",
@@ -53,6 +55,7 @@ __all__ = [
     "conditional_on_discrete",
     "layer_information",
     "layer_pcs",
+    "reaches_decision",
     "usable_units",
 ]
 
@@ -442,7 +445,7 @@ def _as_factors(name: str, f: Tensor, n: int, device: torch.device) -> Tensor:
         raise ValueError(f"factor group '{name}' must be [n={n}, g>=1], got {tuple(f.shape)}")
     f = f.to(device=device, dtype=_F64)
     if not bool(torch.isfinite(f).all()):
-        raise ValueError(f"factor group '{name}' contains NaN or infinite values")
+        raise DataError(f"factor group '{name}' contains NaN or infinite values")
     constant = (f.amax(0) == f.amin(0)).nonzero().squeeze(1).tolist()
     if constant:
         raise ValueError(
@@ -471,8 +474,16 @@ def _float_activations(name: str, h: Tensor, n: int) -> Tensor:
     if h.dtype not in (torch.float32, torch.float64):
         h = h.to(torch.float32)
     if not bool(torch.isfinite(h).all()):
-        raise ValueError(f"layer '{name}' contains NaN or infinite activations")
+        raise DataError(f"layer '{name}' contains NaN or infinite activations")
     return h
+
+
+def reaches_decision(
+    mi_p: float | Tensor, red_p: float | Tensor, decision_p: float | Tensor, alpha: float
+) -> bool | Tensor:
+    """Whether a layer carries a factor *for the decision* (methods.md 2.12): I(F;H), I(F;D)
+    and their redundancy must all be significant at the family-wise level `alpha`."""
+    return (mi_p <= alpha) & (red_p <= alpha) & (decision_p <= alpha)
 
 
 def layer_information(
@@ -535,13 +546,13 @@ def layer_information(
     worst = max(s.shape[1] for s in pcs.values()) + max(f.shape[1] for f in fs.values())
     small = ((counts > 0) & (counts <= worst)).nonzero().squeeze(1).tolist()
     if small:
-        raise ValueError(
+        raise DataError(
             f"decision classes {small} hold too few trials ({counts[small].tolist()}); every "
             f"occupied class needs more than n_pcs + group size = {worst}: merge rare classes "
             "or lower n_pcs"
         )
     if n <= worst + 1:
-        raise ValueError(f"{n} trials are too few for {worst} dimensions; aim for >= 10 per dim")
+        raise DataError(f"{n} trials are too few for {worst} dimensions; aim for >= 10 per dim")
 
     # Study kernel over the layers that have components.
     live = [name for name in layer_names if pcs[name].shape[1] > 0]
@@ -568,7 +579,7 @@ def layer_information(
         fd, cond = kernel.shuffled_d(ident)
         fd_obs[:], cond_obs[rows] = fd[0], cond[0]
         if not (bool(torch.isfinite(mi_obs[rows]).all()) and bool(torch.isfinite(cond).all())):
-            raise ValueError(
+            raise DataError(
                 "a covariance of the principal components and factors is singular: a factor "
                 "column duplicates another, or a decision class has too few distinct trials"
             )
@@ -588,8 +599,8 @@ def layer_information(
         fd_obs[:] = torch.stack([info.gcmi_model_cd(fs[g], d, n_classes) for g in group_names])
 
     # Redundancy and co-information with the decisions shuffled (I(F; H) is kept).
-    red_obs = torch.minimum(mi_obs, fd_obs)
-    red_null = torch.minimum(mi_obs.unsqueeze(0), fd_null)
+    red_obs = redundancy_mmi(mi_obs, fd_obs)
+    red_null = redundancy_mmi(mi_obs.unsqueeze(0), fd_null)
     co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
     # One family each over all (layer, group) pairs; NaN tests (layers without units) drop out.
     mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
@@ -711,7 +722,7 @@ def conditional_on_discrete(
     k, g = h2.shape[1], f2.shape[1]
     counts = torch.bincount(zl, minlength=n_levels)
     if bool(((counts > 0) & (counts <= k + g)).any()):
-        raise ValueError(f"every occupied level of z needs more than k + g = {k + g} trials")
+        raise DataError(f"every occupied level of z needs more than k + g = {k + g} trials")
     if isinstance(n_perm, bool) or not isinstance(n_perm, int) or n_perm < 0:
         raise ValueError(f"n_perm must be a non-negative integer, got {n_perm!r}")
     cls = _Classes(zl, n_levels)

@@ -45,6 +45,7 @@ __all__ = [
     "pid_discrete_from_samples",
     "pid_gaussian",
     "red_ccs_gaussian",
+    "redundancy_mmi",
 ]
 
 _LN2 = math.log(2.0)
@@ -101,6 +102,24 @@ class PIDResult(NamedTuple):
     def total(self) -> Tensor:
         """Joint mutual information I(S; A1, A2) = R + U1 + U2 + Syn, bits."""
         return self.red + self.unq1 + self.unq2 + self.syn
+
+
+def redundancy_mmi(i1: Tensor, i2: Tensor) -> Tensor:
+    """Minimum-mutual-information redundancy, ``min(I(S; A1), I(S; A2))``, in bits.
+
+    Barrett (2015). It bounds from above every redundancy that never exceeds either source's
+    own information, and it cannot tell the same information about the target from
+    different information about it (methods.md 2.12).
+
+    Parameters
+    ----------
+    i1, i2 : Tensor, broadcastable shapes; the information each source carries, bits.
+
+    Returns
+    -------
+    red : Tensor, the broadcast shape, bits.
+    """
+    return torch.minimum(i1, i2)
 
 
 def _lattice(i1: Tensor, i2: Tensor, i12: Tensor, red: Tensor) -> PIDResult:
@@ -429,7 +448,7 @@ def pid_discrete(p: Tensor, measure: str) -> PIDResult:
     m = _marginals(p64)
     i1, i2, i12 = _mis(p64, m)
     if measure == "mmi":
-        red = torch.minimum(i1, i2)
+        red = redundancy_mmi(i1, i2)
     elif measure == "imin":
         red = _red_imin(m)
     else:
@@ -686,7 +705,7 @@ def pid_gaussian(
     c64, dims = _check_cov(cov, dims)
     i1, i2, i12 = _gauss_mis(c64, dims)
     if measure == "mmi":
-        red = torch.minimum(i1, i2)
+        red = redundancy_mmi(i1, i2)
     else:
         red, _ = red_ccs_gaussian(c64, dims, n_samples=n_samples, seed=seed)
     return _cast(_lattice(i1, i2, i12, red), _out_dtype(cov))
@@ -764,7 +783,7 @@ def gcmi_pid(
         raise ValueError(f"measure must be one of {GAUSSIAN_MEASURES}, got {measure!r}")
     i1, i2, i12, c1, c2, cs = _gcmi_terms(a1, a2, s, biascorrect)
     if measure == "mmi":
-        red = torch.minimum(i1, i2)
+        red = redundancy_mmi(i1, i2)
     else:
         x = torch.cat((c1, c2, cs), dim=-1).to(torch.float64)
         x = x - x.mean(-2, keepdim=True)

@@ -5,10 +5,10 @@ layer is a handful of large matrix products, not a loop over pairs or permutatio
 Information is in bits; samples (trials) lie along dim -2 (``[n, d]``); results come
 back on the device and with the dtype of the activations ``a``.
 
-Reproducibility: permutation ``k`` is a pure function of ``(seed, k, n, device type)``.
-The same seed on the same kind of device therefore gives bit-identical permutations
-whatever the chunk size, and different seeds give different permutations. CPU and CUDA
-draw from different generators, so their nulls differ (each is a valid null).
+Reproducibility: permutation ``k`` is a pure function of ``(seed, k, n)``. The same seed
+therefore gives bit-identical permutations whatever the chunk size and whatever the device
+(they are drawn by the CPU's generator and then moved), and different seeds give different
+permutations. A CPU run and a CUDA run of the same study test against the same null.
 
 References: Nichols & Holmes 2002 (max statistic); Phipson & Smyth 2010 (p-values never
 zero); Politis, Romano & Wolf 1999, *Subsampling* (m-out-of-n intervals); methods.md
@@ -62,20 +62,16 @@ def _block_seed(seed: int, block: int) -> int:
     return (seed * _MIX_A + (block + 1) * _MIX_B) % (2**63)
 
 
-def _perm_block(n: int, seed: int, block: int, device: torch.device, use_keys: bool) -> Tensor:
-    """``[_PERM_BLOCK, n]`` int64; row p is a uniform random permutation of ``range(n)``."""
-    gen = torch.Generator(device=device)
+def _perm_block(n: int, seed: int, block: int, device: torch.device) -> Tensor:
+    """``[_PERM_BLOCK, n]`` int64 on `device`; row p is a uniform random permutation of
+    ``range(n)``, drawn on the CPU (Fisher-Yates) so that every device sees the same rows."""
+    gen = torch.Generator(device="cpu")
     gen.manual_seed(_block_seed(seed, block))
-    if use_keys:
-        # One launch per block on accelerators: sort 62-bit random keys. A key tie has
-        # probability ~ n^2 / 2^63 and the stable sort resolves it deterministically.
-        keys = torch.randint(0, 2**62, (_PERM_BLOCK, n), generator=gen, device=device)
-        return keys.argsort(dim=1, stable=True)
-    # On CPU, Fisher-Yates per permutation is ~10x faster than sorting keys.
-    out = torch.empty(_PERM_BLOCK, n, dtype=torch.int64, device=device)
+    out = torch.empty(_PERM_BLOCK, n, dtype=torch.int64)
     for row in out:
         torch.randperm(n, generator=gen, out=row)
-    return out
+    # 64 x n int64 per block: a few MiB at most to copy, against the sweeps' GEMMs.
+    return out.to(device)
 
 
 class _PermStream:
@@ -87,12 +83,11 @@ class _PermStream:
 
     def __init__(self, n: int, seed: int, device: torch.device) -> None:
         self.n, self.seed, self.device = n, seed, device
-        self.use_keys = device.type != "cpu"
         self._cached: tuple[int, Tensor] | None = None
 
     def _block(self, b: int) -> Tensor:
         if self._cached is None or self._cached[0] != b:
-            self._cached = (b, _perm_block(self.n, self.seed, b, self.device, self.use_keys))
+            self._cached = (b, _perm_block(self.n, self.seed, b, self.device))
         return self._cached[1]
 
     def _pieces(self, start: int, count: int) -> list[Tensor]:
@@ -133,7 +128,7 @@ def permutation_indices(
     ----------
     n : number of trials.
     n_perm : number of permutations returned.
-    seed : integer seed; same seed and device type give identical rows.
+    seed : integer seed; the same seed gives identical rows on every device.
     device : where the permutations are generated (default CPU).
     start : index of the first permutation returned.
 

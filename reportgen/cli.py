@@ -28,9 +28,15 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+#: Exit status of a bug in reportgen (BSD sysexits' EX_SOFTWARE), apart from a user's mistake (2).
+INTERNAL_ERROR_EXIT = 70
+
+
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn a user mistake into one red line per problem and exit status 2."""
+    """Turn a user mistake into one red line per problem and exit status 2, and any other
+    exception (a bug in reportgen, never the user's data) into one line saying so, with the
+    traceback written to a log file, and exit status 70."""
     try:
         yield
     except ReportgenError as err:
@@ -41,6 +47,36 @@ def cli_errors() -> Iterator[None]:
                 f"[red]error:[/red] {escape(problem)}", highlight=False, markup=True, soft_wrap=True
             )
         raise typer.Exit(code=2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as err:  # noqa: BLE001 - the last line of defence: every bug is reported
+        log = _write_crash_log(err)
+        where = f"; details in {log}" if log is not None else ""
+        console.print(
+            f"[red]internal error:[/red] reportgen failed ({escape(type(err).__name__)}: "
+            f"{escape(str(err))}). This is a bug in reportgen, not a problem with your data; "
+            f"please report it{escape(where)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=INTERNAL_ERROR_EXIT) from None
+
+
+def _write_crash_log(err: BaseException) -> Path | None:
+    """The traceback of `err`, with the version and command line, in a new file in the
+    system's temporary folder (never in the user's folders); None if it cannot be written."""
+    import sys
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(err))
+    try:
+        fd, name = tempfile.mkstemp(prefix="reportgen-internal-error-", suffix=".log")
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(f"reportgen {__version__}\ncommand: {' '.join(sys.argv)}\n\n{text}")
+    except OSError:
+        return None
+    return Path(name)
 
 
 def _print_version(value: bool) -> None:
@@ -283,17 +319,13 @@ def _run(
     from reportgen.runner import run_study
 
     with cli_errors():
-        config = load_config(config_path)
+        config = load_config(config_path).with_overrides(
+            seed=seed,
+            device=device.value if device else None,
+            language=lang.value if lang else None,
+        )
         with _progress() as progress:
-            result = run_study(
-                config,
-                out,
-                lang=lang.value if lang else None,
-                device=device.value if device else None,
-                seed=seed,
-                history_db=history_db,
-                progress=progress,
-            )
+            result = run_study(config, out, history_db=history_db, progress=progress)
     console.print(f"Report written to {result.report_pdf}", highlight=False)
     console.print(f"Results: {result.out_dir / 'results.json'}", highlight=False)
 

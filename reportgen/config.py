@@ -19,6 +19,7 @@ Rules beyond the per-field checks
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import difflib
 import hashlib
@@ -28,9 +29,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reportgen.errors import ReportgenError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "AnalysisConfig",
@@ -45,6 +49,7 @@ __all__ = [
     "GENERATORS",
     "config_hash",
     "load_config",
+    "resolve_device",
 ]
 
 #: Names accepted by ``[stimuli] generator``.
@@ -166,7 +171,7 @@ class AnalysisConfig:
 
     permutations: int = 1000  # permutations per test (max-statistic null); at least 100
     alpha: float = 0.05  # family-wise error rate, 0 < alpha < 0.5
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # "auto", "cpu" or "cuda" as read; "cpu"/"cuda:N" once resolved
     seed: int = 0
     bootstrap: int = 200  # bootstrap resamples for intervals; 0 turns intervals off
     layer_pcs: int = 4  # principal components per layer in multivariate layer analyses
@@ -216,15 +221,94 @@ class Config:
         """True when the study has logged decisions but no model weights."""
         return self.model is None
 
+    @property
+    def resolved(self) -> bool:
+        """True once `with_overrides` has fixed the device (no ``"auto"`` left)."""
+        return self.analysis.device != "auto"
+
+    def with_overrides(
+        self,
+        *,
+        seed: int | None = None,
+        device: str | None = None,
+        language: str | None = None,
+    ) -> Config:
+        """This config with the command line's overrides applied and the device resolved.
+
+        ``device="auto"`` (or the config's ``auto``) becomes the device the run will use
+        (``cuda`` when PyTorch sees a GPU, else ``cpu``); asking for CUDA on a machine
+        without one is a `ReportgenError`. The canonical content, and so `config_hash`,
+        is that of the resolved config, so a run's hash says what the run actually used.
+        Resolving a resolved config without overrides returns an equal config.
+        """
+        problems = []
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            problems.append(f"--seed: must be a whole number of at least 0, got {seed!r}")
+        if language is not None and language not in LANGUAGES:
+            problems.append(f"--lang: must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        if problems:
+            raise ReportgenError(problems)
+        dev = str(resolve_device(device or self.analysis.device))
+        analysis = dataclasses.replace(
+            self.analysis, seed=self.analysis.seed if seed is None else seed, device=dev
+        )
+        report = dataclasses.replace(self.report, language=language or self.report.language)
+        raw = json.loads(self.canonical) if self.canonical else {}
+        raw.setdefault("analysis", {}).update(seed=analysis.seed, device=dev)
+        raw.setdefault("report", {})["language"] = report.language
+        canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False)
+        return dataclasses.replace(self, analysis=analysis, report=report, canonical=canonical)
+
 
 def config_hash(config: Config) -> str:
     """SHA-256 (hex) of the config's canonical content, for the run record.
 
     The canonical content is the parsed TOML serialised as JSON with sorted keys, so comments,
-    whitespace and key order do not change the hash, while any value change does. Input files
+    whitespace and key order do not change the hash, while any value change does; after
+    `Config.with_overrides` it includes the overrides and the resolved device. Input files
     are not hashed here (their fingerprints are recorded separately).
     """
     return hashlib.sha256(config.canonical.encode("utf-8")).hexdigest()
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a usable device.
+
+    Parameters
+    ----------
+    spec : str or torch.device
+        ``"auto"`` picks the first CUDA GPU when PyTorch sees one, else the CPU.
+
+    Returns
+    -------
+    device : torch.device
+
+    Raises
+    ------
+    ReportgenError
+        When CUDA is requested but absent, or the name is not a device reportgen runs on.
+    """
+    import torch  # here, so that reading a config does not pay for torch
+
+    text = str(spec).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if re.fullmatch(r"cuda(:\d+)?", text):
+        if not torch.cuda.is_available():
+            raise ReportgenError(
+                f"device: '{spec}' was requested but PyTorch sees no CUDA GPU on this machine "
+                f"(torch {torch.__version__}); use --device cpu or --device auto"
+            )
+        device = torch.device(text)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ReportgenError(
+                f"device: '{spec}' does not exist; this machine has "
+                f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0"
+            )
+        return device
+    raise ReportgenError(f"device: '{spec}' is not one of auto, cpu, cuda, cuda:N")
 
 
 # --------------------------------------------------------------------------------------------

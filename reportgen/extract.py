@@ -23,8 +23,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from reportgen.config import resolve_device
 from reportgen.errors import ReportgenError
-from reportgen.model import resolve_device, resolve_layers
+from reportgen.model import resolve_layers
 
 __all__ = [
     "IMAGENET_MEAN",

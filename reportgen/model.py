@@ -40,7 +40,6 @@ __all__ = [
     "classification_architectures",
     "load_model",
     "model_fingerprint",
-    "resolve_device",
     "resolve_layers",
 ]
 
@@ -56,44 +55,6 @@ _SHOW_KEYS = 5  # how many offending keys an error message lists
 
 
 # --------------------------------------------------------------------------- device
-
-
-def resolve_device(spec: str | torch.device = "auto") -> torch.device:
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a usable device.
-
-    Parameters
-    ----------
-    spec : str or torch.device
-        ``"auto"`` picks the first CUDA GPU when PyTorch sees one, else the CPU.
-
-    Returns
-    -------
-    device : torch.device
-
-    Raises
-    ------
-    ReportgenError
-        When CUDA is requested but absent, or the name is not a device reportgen runs on.
-    """
-    text = str(spec).strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text == "cpu":
-        return torch.device("cpu")
-    if re.fullmatch(r"cuda(:\d+)?", text):
-        if not torch.cuda.is_available():
-            raise ReportgenError(
-                f"device: '{spec}' was requested but PyTorch sees no CUDA GPU on this machine "
-                f"(torch {torch.__version__}); use --device cpu or --device auto"
-            )
-        device = torch.device(text)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ReportgenError(
-                f"device: '{spec}' does not exist; this machine has "
-                f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0"
-            )
-        return device
-    raise ReportgenError(f"device: '{spec}' is not one of auto, cpu, cuda, cuda:N")
 
 
 # --------------------------------------------------------------------------- loading

@@ -9,12 +9,17 @@ from __future__ import annotations
 import math
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pandas as pd
 import torch
 from torch import Tensor
 
 from analyses import agreement, behaviour, drivers, info, stats
+from analyses.errors import DataError
+from analyses.pid import redundancy_mmi
 from reportgen import __version__
 from reportgen.config import Config, config_hash
 from reportgen.errors import ReportgenError
@@ -43,16 +48,18 @@ HUMAN_HUMAN = "human-human"
 MIN_CLASS_TRIALS = 20
 
 
-def analyse(
-    data: StudyData,
-    config: Config,
-    *,
-    seed: int | None = None,
-    progress: ProgressFn | None = None,
-) -> Findings:
-    """Run every analysis the study supports and collect the Findings."""
+def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = None) -> Findings:
+    """Run every analysis the study supports and collect the Findings.
+
+    `config` is the resolved config of the run (`Config.with_overrides`): its seed drives every
+    permutation and resample, and `data` must already lie on its device.
+    """
+    if not config.resolved:
+        config = config.with_overrides()
     a = config.analysis
-    seed = a.seed if seed is None else seed
+    seed = a.seed
+    if str(torch.device(a.device)) != data.device:
+        raise RuntimeError(f"study data on {data.device}, but the run is configured for {a.device}")
     timings = dict(data.timings_s)
     caveats = list(data.warnings)
     if data.humans_simulated:
@@ -74,7 +81,7 @@ def analyse(
     timings["behaviour"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    kappas, agreements = _agreement(data, seed, max(a.bootstrap, 200))
+    kappas, agreements = _agreement(data, seed, a.bootstrap)
     shared = _shared_information(data, infos, a.alpha)
     timings["agreement"] = time.perf_counter() - t
     for i, observer in enumerate(data.observers):
@@ -132,6 +139,17 @@ def analyse(
     )
 
 
+@contextmanager
+def data_problems(what: str) -> Iterator[None]:
+    """Turn an estimator's refusal of the data (`analyses.errors.DataError`: constant
+    decisions, too few trials per class, collinear factors) into a user-facing error that
+    names the input at fault. Any other exception from `analyses` is a bug and passes."""
+    try:
+        yield
+    except DataError as err:
+        raise ReportgenError(f"{what} cannot be analysed: {err}") from None
+
+
 # ------------------------------------------------------------------------------------------
 # what drives the decisions
 # ------------------------------------------------------------------------------------------
@@ -139,8 +157,9 @@ def analyse(
 
 def _information_subset(data: StudyData, conditions: tuple[str, ...] | None) -> Tensor:
     """Stimuli (indices) the information analyses use: those of the configured conditions."""
+    device = data.labels.device
     if conditions is None:
-        return torch.arange(len(data.stimuli))
+        return torch.arange(len(data.stimuli), device=device)
     unknown = [c for c in conditions if c not in data.conditions]
     if unknown:
         raise ReportgenError(
@@ -148,7 +167,8 @@ def _information_subset(data: StudyData, conditions: tuple[str, ...] | None) -> 
             f"(conditions there: {', '.join(data.conditions)})"
         )
     codes = [data.conditions.index(c) for c in conditions]
-    return torch.isin(data.condition_codes, torch.tensor(codes)).nonzero().squeeze(1)
+    wanted = torch.tensor(codes, dtype=torch.int64, device=device)
+    return torch.isin(data.condition_codes, wanted).nonzero().squeeze(1)
 
 
 # methods.md 4.1: warn when more than 10% of a continuous variable's values are tied.
@@ -157,14 +177,15 @@ TIE_WARN_FRACTION = 0.10
 
 def tie_caveats(stimset: StimulusSet, subset: Tensor) -> list[Caveat]:
     """One caveat per continuous factor for which more than `TIE_WARN_FRACTION` of the
-    analysed stimuli (`subset`) share their value with another stimulus
-    (`analyses.info.tie_fraction`): ties are broken in a seeded random order (methods.md
-    4.1), which tends to understate that factor's information."""
+    analysed stimuli (`subset`, indices on the study's device) share their value with another
+    stimulus (`analyses.info.tie_fraction`): ties are broken in a seeded random order
+    (methods.md 4.1), which tends to understate that factor's information."""
     out = []
     for column, kind in stimset.kinds.items():
         if kind != "continuous" or len(subset) == 0:
             continue
-        tied = float(info.tie_fraction(stimset.factor_tensor(column)[subset]))
+        values = stimset.factor_tensor(column).to(subset.device)
+        tied = float(info.tie_fraction(values[subset]))
         if tied > TIE_WARN_FRACTION:
             out.append(Caveat("ties", {"factor": column, "fraction": round(tied, 4)}))
     return out
@@ -225,17 +246,18 @@ def _drivers(
             for v in data.variables
             if v.kind == "categorical"
         }
-        res = drivers.decision_information(
-            dec,
-            len(data.classes),
-            cont,
-            cat,
-            n_perm=n_perm,
-            seed=seed,
-            n_boot=max(n_boot, 2),
-            min_class_trials=min_class,
-            on_progress=advance,
-        )
+        with data_problems(f"the decisions of {observer!r}"):
+            res = drivers.decision_information(
+                dec,
+                len(data.classes),
+                cont,
+                cat,
+                n_perm=n_perm,
+                seed=seed,
+                n_boot=max(n_boot, 2),  # at least 2 to run; the intervals are dropped at 0
+                min_class_trials=min_class,
+                on_progress=advance,
+            )
         infos[observer] = res
         by_name = {v.name: v for v in data.variables}
         group_mi = {
@@ -336,12 +358,14 @@ def _morph_curves(data: StudyData) -> list[MorphPoint]:
         return []
     out: list[MorphPoint] = []
     humans = [i for i, k in enumerate(data.kinds) if k == "human"]
+
+    def column(values: pd.Series) -> Tensor:
+        return torch.as_tensor(values.to_numpy().copy(), device=data.decisions.device)
+
     for cond, rows in data.morph.groupby("condition", sort=True):
         levels = sorted(rows["level"].unique())
-        level_codes = torch.as_tensor(rows["level"].map(levels.index).to_numpy().copy())
-        idx = torch.as_tensor(rows["index"].to_numpy().copy())
-        a = torch.as_tensor(rows["from"].to_numpy().copy())
-        b = torch.as_tensor(rows["to"].to_numpy().copy())
+        level_codes = column(rows["level"].map(levels.index))
+        idx, a, b = column(rows["index"]), column(rows["from"]), column(rows["to"])
         dec = data.decisions[:, idx]
         res = behaviour.morph_curves(dec, level_codes, a, b, len(levels))
         for i, obs in enumerate(data.observers):
@@ -400,38 +424,28 @@ def _agreement(
     def ceiling(chb: Tensor, ahb: Tensor) -> Tensor:
         return agreement.human_ceiling(chb.mT > 0.5, ahb.mT > 0.5, dtype=torch.float64)
 
-    for m in models:
-        est = agreement.model_vs_humans(correct[m], ch, answered[m], ah, dtype=torch.float64)
+    def interval(statistic, *samples: Tensor) -> tuple[float, float]:
+        if n_boot == 0:  # [analysis] bootstrap = 0 turns intervals off
+            return math.nan, math.nan
         ci = stats.bootstrap_ci(
-            model_kappa,
-            correct[m].to(torch.float64),
-            answered[m].to(torch.float64),
-            ch.T.to(torch.float64),
-            ah.T.to(torch.float64),
+            statistic,
+            *(x.to(torch.float64) for x in samples),
             n_boot=n_boot,
             seed=seed,
             method="bootstrap",
         )
-        kappas.append(
-            ErrorConsistency(
-                data.observers[m], float(est), float(ci.low), float(ci.high), len(humans)
-            )
-        )
+        return float(ci.low), float(ci.high)
+
+    for m in models:
+        est = agreement.model_vs_humans(correct[m], ch, answered[m], ah, dtype=torch.float64)
+        low, high = interval(model_kappa, correct[m], answered[m], ch.T, ah.T)
+        kappas.append(ErrorConsistency(data.observers[m], float(est), low, high, len(humans)))
         agreements.append(_mean_agreement(data, data.observers[m], [m] * len(humans), humans))
     if len(humans) > 1:
         est = agreement.human_ceiling(ch, ah, dtype=torch.float64)
-        ci = stats.bootstrap_ci(
-            ceiling,
-            ch.T.to(torch.float64),
-            ah.T.to(torch.float64),
-            n_boot=n_boot,
-            seed=seed,
-            method="bootstrap",
-        )
+        low, high = interval(ceiling, ch.T, ah.T)
         n_pairs = len(humans) * (len(humans) - 1) // 2
-        kappas.append(
-            ErrorConsistency(HUMAN_HUMAN, float(est), float(ci.low), float(ci.high), n_pairs)
-        )
+        kappas.append(ErrorConsistency(HUMAN_HUMAN, float(est), low, high, n_pairs))
         pairs = [(i, j) for k, i in enumerate(humans) for j in humans[k + 1 :]]
         agreements.append(
             _mean_agreement(data, HUMAN_HUMAN, [i for i, _ in pairs], [j for _, j in pairs])
@@ -450,38 +464,37 @@ def _mean_agreement(data: StudyData, observer: str, first: list[int], second: li
 def _shared_information(
     data: StudyData, infos: dict[str, drivers.DecisionInformation], alpha: float
 ) -> list[SharedInformation]:
-    """MMI redundancy about each factor group between each model's and each person's decisions.
-
-    R(F; D_model, D_person) = min(I(F; D_model), I(F; D_person)), averaged over people
-    (methods.md 2.12, last paragraph). Null: the model's decisions shuffled, which keeps every
-    person's information and destroys the model's; the same permutations serve every group, so
-    the family-wise correction runs over all models x groups at once.
-    """
-    models = data.models
-    humans = data.humans
+    """MMI redundancy about each factor group between each model's and each person's decisions
+    (`analyses.agreement.shared_information`), FWER-corrected over models x groups."""
+    models, humans, groups = data.models, data.humans, list(data.groups)
     if not models or not humans:
         return []
-    groups = list(data.groups)
-    rows: list[tuple[str, str]] = []
-    reported, observed, nulls = [], [], []
-    for m in models:
-        info_m = infos[m]
-        for g in groups:
-            j = info_m.names.index(g)
-            jh = [infos[h].names.index(g) for h in humans]
-            human_mi = torch.stack([infos[h].mi[k] for h, k in zip(humans, jh, strict=True)])
-            reported.append(torch.minimum(human_mi, info_m.mi[j]).mean())
-            # The test uses each estimate's permutation statistic (see DecisionInformation).
-            human_stat = torch.stack(
-                [infos[h].statistic[k] for h, k in zip(humans, jh, strict=True)]
-            )
-            observed.append(torch.minimum(human_stat, info_m.statistic[j]).mean())
-            nulls.append(torch.minimum(human_stat.unsqueeze(0), info_m.null[:, j : j + 1]).mean(1))
-            rows.append((m, g))
-    p = stats.standardized_max_pvalues(torch.stack(observed), torch.stack(nulls, dim=1))
+
+    def pick(observers, field: str) -> Tensor:
+        # [observers, groups] (or [observers, K, groups] for the null) in `groups` order
+        cols = [[infos[o].names.index(g) for g in groups] for o in observers]
+        return torch.stack(
+            [getattr(infos[o], field)[..., c] for o, c in zip(observers, cols, strict=True)]
+        )
+
+    res = agreement.shared_information(
+        pick(models, "mi"),
+        pick(models, "statistic"),
+        pick(models, "null"),
+        pick(humans, "mi"),
+        pick(humans, "statistic"),
+    )
     return [
-        SharedInformation(m, g, float(reported[i]), float(p[i]), bool(p[i] <= alpha), "mmi")
-        for i, (m, g) in enumerate(rows)
+        SharedInformation(
+            m,
+            g,
+            float(res.redundancy[i, j]),
+            float(res.p_value[i, j]),
+            bool(res.p_value[i, j] <= alpha),
+            "mmi",
+        )
+        for i, m in enumerate(models)
+        for j, g in enumerate(groups)
     ]
 
 
@@ -518,17 +531,18 @@ def _layers(
     decision_info = infos[data.observers[model]]
     total = n_perm * (len(acts) * len(groups) + 1)
     advance = progress("Information inside the network", total) if progress else None
-    results = layer_analysis.layer_information(
-        acts,
-        groups,
-        codes,
-        n_used,
-        n_perm=n_perm,
-        seed=seed,
-        n_pcs=n_pcs,
-        alpha=alpha,
-        on_progress=advance,
-    )
+    with data_problems("the model's layers"):
+        results = layer_analysis.layer_information(
+            acts,
+            groups,
+            codes,
+            n_used,
+            n_perm=n_perm,
+            seed=seed,
+            n_pcs=n_pcs,
+            alpha=alpha,
+            on_progress=advance,
+        )
     order = list(acts)
     return [
         LayerInfo(
@@ -542,18 +556,22 @@ def _layers(
             n_significant_units=int(r.n_significant_units),
             max_unit_bits=float(r.max_unit_bits),
             median_unit_bits=float(r.median_unit_bits),
-            # MMI redundancy min(I(F;H), I(F;D)), with I(F;D) as the drivers report it
-            # (bounded mixture form for groups); the test is the layer analysis' own.
-            redundancy_bits=min(
-                float(r.mi_bits), float(decision_info.mi[decision_info.names.index(r.group)])
+            # MMI redundancy with I(F;D) as the drivers report it (bounded mixture form for
+            # groups); the test is the layer analysis' own.
+            redundancy_bits=float(
+                redundancy_mmi(
+                    decision_info.mi.new_tensor(r.mi_bits),
+                    decision_info.mi[decision_info.names.index(r.group)],
+                )
             ),
             redundancy_p_value=float(r.red_p),
-            # methods.md 2.12: the layer represents the factor for the decision only if
-            # I(F;H), I(F;D) and the redundancy are all significant.
             redundancy_significant=bool(
-                r.red_p <= alpha
-                and r.mi_p <= alpha
-                and decision_info.p_value[decision_info.names.index(r.group)] <= alpha
+                layer_analysis.reaches_decision(
+                    r.mi_p,
+                    r.red_p,
+                    decision_info.p_value[decision_info.names.index(r.group)],
+                    alpha,
+                )
             ),
             measure=r.measure,
         )

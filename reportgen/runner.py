@@ -38,35 +38,28 @@ def run_study(
     config: Config,
     out_dir: Path,
     *,
-    lang: str | None = None,
-    device: str | None = None,
-    seed: int | None = None,
     history_db: Path | None = None,
     render: bool = True,
     progress: ProgressFn | None = None,
 ) -> RunResult:
-    """Run the study `config` describes and write its outputs into `out_dir`."""
+    """Run the study `config` describes and write its outputs into `out_dir`.
+
+    `config` is the run's one source of settings: the CLI applies its overrides with
+    `Config.with_overrides`; an unresolved config is resolved here (device ``auto``).
+    """
     from reportgen.history import default_db_path, previous_runs, record_run
     from reportgen.render import render_report
 
+    if not config.resolved:
+        config = config.with_overrides()
     out_dir = Path(out_dir).resolve()
-    lang = lang or config.report.language
+    lang = config.report.language
     db = history_db or config.report.history_db or default_db_path()
     log = [f"config: {config.path}", f"output: {out_dir}"]
     t0 = time.perf_counter()
     with staged_folder(out_dir) as stage:
-        data = load_study_data(config, device=device, progress=progress)
-        try:
-            findings = analyse(data, config, seed=seed, progress=progress)
-        except ValueError as err:
-            # The estimators refuse data they cannot analyse (too few trials per class,
-            # constant or collinear factors); say so in one line, not a traceback.
-            raise ReportgenError(
-                f"{config.path}: the analysis cannot use these data: {err}"
-            ) from None
-        findings = dataclasses.replace(
-            findings, study=dataclasses.replace(findings.study, language=lang)
-        )
+        data = load_study_data(config, progress=progress)
+        findings = analyse(data, config, progress=progress)
         write_example_images(data, findings, stage)
         pdf = html = None
         if render:

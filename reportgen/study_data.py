@@ -7,6 +7,7 @@ logged models' responses, and codes everything against one class set.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,14 +58,36 @@ class StudyData:
     shape_cue: Tensor | None  # (n_stimuli,) class index the shape points to, -1 unknown
     texture_cue: Tensor | None
     morph: pd.DataFrame | None  # rows of *-morph conditions: condition, level, from, to codes
-    activations: dict[str, Tensor] = field(default_factory=dict)  # layer -> (n, units)
+    activations: dict[str, Tensor] = field(default_factory=dict)  # layer -> (n, units) float32
     images: Tensor | None = None  # uint8 (n, 3, H, W) when loaded or generated
     model_fingerprint: str | None = None
-    device: str = "cpu"
+    device: str = "cpu"  # where every tensor above lies (see `to`); images stay on the CPU
     humans_simulated: bool = False
     attribution: str = ""  # data licence and attribution, shown in the report's Methods
     warnings: list[Caveat] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> StudyData:
+        """The same study with every tensor the analyses read on `device` (moved once, here).
+
+        Pictures stay on the CPU: they are only written out as example images.
+        """
+        device = torch.device(device)
+
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return dataclasses.replace(
+            self,
+            decisions=move(self.decisions),
+            labels=move(self.labels),
+            condition_codes=move(self.condition_codes),
+            variables=[dataclasses.replace(v, values=move(v.values)) for v in self.variables],
+            shape_cue=move(self.shape_cue),
+            texture_cue=move(self.texture_cue),
+            activations={name: move(a) for name, a in self.activations.items()},
+            device=str(device),
+        )
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -86,13 +109,15 @@ def model_observer_id(config: Config) -> str:
     return config.model.arch.rsplit(":", 1)[-1]
 
 
-def load_study_data(
-    config: Config,
-    *,
-    device: str | None = None,
-    progress: ProgressFn | None = None,
-) -> StudyData:
-    """Load, generate and run everything the config names (see the module docstring)."""
+def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> StudyData:
+    """Load, generate and run everything the config names (see the module docstring).
+
+    The model runs on, and every tensor the analyses read is returned on, the config's
+    device (`Config.with_overrides` resolves it; an unresolved config is resolved here).
+    """
+    if not config.resolved:
+        config = config.with_overrides()
+    dev = torch.device(config.analysis.device)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     images: Tensor | None = None
@@ -110,11 +135,10 @@ def load_study_data(
     rows: list[Tensor] = []
     activations: dict[str, Tensor] = {}
     fingerprint = None
-    device_used = "cpu"
     if config.model is not None:
         t1 = time.perf_counter()
         from reportgen.extract import extract
-        from reportgen.model import load_model, model_fingerprint, resolve_device, resolve_layers
+        from reportgen.model import load_model, model_fingerprint, resolve_layers
 
         mc = config.model
         model = load_model(
@@ -125,8 +149,6 @@ def load_study_data(
         )
         fingerprint = model_fingerprint(model)
         layers = resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
-        dev = resolve_device(device or config.analysis.device)
-        device_used = str(dev)
         if images is None:
             images = load_images(stimset)
         advance = progress("Running the model", len(stimset)) if progress else None
@@ -146,7 +168,6 @@ def load_study_data(
         rows.append(responses.decisions.to(torch.int64).reshape(1, -1))
         activations = {}
         for name, acts in responses.activations.items():
-            acts = acts.to(torch.float64)
             same = [
                 k for k, v in activations.items() if v.shape == acts.shape and torch.equal(v, acts)
             ]
@@ -200,12 +221,11 @@ def load_study_data(
         activations=activations,
         images=images,
         model_fingerprint=fingerprint,
-        device=device_used,
         humans_simulated=bool(config.humans is not None and config.humans.simulated),
         attribution=_attribution(config),
         warnings=warnings,
         timings_s=timings,
-    )
+    ).to(dev)
 
 
 def _cue_codes(table: pd.DataFrame, column: str, classes: tuple[str, ...]) -> Tensor | None:

@@ -419,3 +419,71 @@ def test_validate_accepts_generated_stimuli_and_says_when_they_are_checked(
     result = runner.invoke(app, ["validate", str(_config(tmp_path, bad))])
     assert result.exit_code == 2
     assert "stimuli.generator: must be one of 'parts' (did you mean 'parts'?)" in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# The resolved config: command-line overrides, the device, and the hash of what a run used
+
+
+def test_overrides_reach_the_config_and_its_hash(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, GOOD))
+    resolved = config.with_overrides(device="cpu")
+    assert not config.resolved and resolved.resolved
+    overridden = config.with_overrides(seed=8, device="cpu", language="en")
+    assert (overridden.analysis.seed, overridden.analysis.device) == (8, "cpu")
+    assert overridden.report.language == "en"
+    assert config_hash(overridden) != config_hash(resolved)
+    # An override is the same run as the same value written in the file.
+    edited = load_config(_config(tmp_path, GOOD.replace("seed = 7", "seed = 8")))
+    edited = edited.with_overrides(device="cpu", language="en")
+    assert config_hash(edited) == config_hash(overridden)
+    # Resolving again changes nothing.
+    assert resolved.with_overrides() == resolved
+    assert config_hash(resolved.with_overrides()) == config_hash(resolved)
+
+
+def test_auto_device_resolves_to_what_the_machine_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    config = load_config(_config(tmp_path, GOOD))  # no device given: "auto"
+    assert config.analysis.device == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert config.with_overrides().analysis.device == "cpu"
+    with pytest.raises(ReportgenError, match="no CUDA GPU"):
+        config.with_overrides(device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.with_overrides().analysis.device == "cuda"
+
+
+def test_bad_overrides_are_named(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, GOOD))
+    with pytest.raises(ReportgenError) as err:
+        config.with_overrides(seed=-1, language="fr", device="cpu")
+    assert len(err.value.problems) == 2
+    assert "--seed" in err.value.problems[0] and "--lang" in err.value.problems[1]
+
+
+def test_a_bug_is_reported_as_an_internal_error_with_a_log_not_as_bad_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    import reportgen.runner
+
+    def broken(*args, **kwargs):
+        raise ValueError("shape mismatch in some estimator")
+
+    monkeypatch.setattr(reportgen.runner, "run_study", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    result = runner.invoke(app, ["run", str(_config(tmp_path, GOOD)), "--device", "cpu"])
+    assert result.exit_code == 70, result.output
+    assert "internal error" in result.output and "not a problem with your data" in result.output
+    assert "Traceback" not in result.output
+    (log,) = tmp_path.glob("reportgen-internal-error-*.log")
+    assert "ValueError: shape mismatch in some estimator" in log.read_text(encoding="utf-8")
+    assert re.search(r"details in .*reportgen-internal-error-", " ".join(result.output.split()))

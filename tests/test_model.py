@@ -11,8 +11,9 @@ import torchvision.models as tvm
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from reportgen.config import resolve_device
 from reportgen.errors import ReportgenError
-from reportgen.model import load_model, model_fingerprint, resolve_device, resolve_layers
+from reportgen.model import load_model, model_fingerprint, resolve_layers
 
 
 def _resnet10(num_classes: int = 8) -> ResNet:

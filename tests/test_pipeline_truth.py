@@ -597,3 +597,22 @@ def test_unbalanced_classes_get_a_caveat() -> None:
     assert imbalance_caveats(torch.tensor([0] * 10 + [1] * 20), 2) == []  # 2:1 is tolerated
     (empty,) = imbalance_caveats(torch.tensor([0] * 10 + [1] * 12), 3)  # class 2 absent
     assert empty.detail == {"smallest": 0, "largest": 12}
+
+
+def test_a_model_that_always_answers_the_same_is_named_as_a_data_problem(tmp_path: Path) -> None:
+    from reportgen.errors import ReportgenError
+
+    f = _factors(N_PLANTED, seed=1)
+    table = f.assign(
+        id=[f"s{i:04d}" for i in range(N_PLANTED)],
+        label=[CLASSES[i % 4] for i in range(N_PLANTED)],
+        condition="planted",
+    )
+    good = _quadrant(torch.as_tensor(f[["shape_a", "shape_b"]].to_numpy().copy()), 0.5, seed=2)
+    config = _write_study(
+        tmp_path, table, {"works": good.tolist(), "stuck": [1] * N_PLANTED}, FACTOR_GROUPS
+    )
+    with pytest.raises(ReportgenError) as err:
+        analyse(load_study_data(config), config)
+    (problem,) = err.value.problems
+    assert "'stuck'" in problem and "constant" in problem

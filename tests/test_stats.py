@@ -70,12 +70,22 @@ def test_permutation_rows_are_permutations_and_offsets_are_consistent():
     assert not torch.equal(permutation_indices(37, 150, seed=5), perms)
 
 
-def test_sorted_key_permutations_used_on_accelerators_are_valid_and_seeded():
-    # A block is [64, n]: one permutation per row.
-    block = _perm_block(50, seed=3, block=2, device=torch.device("cpu"), use_keys=True)
-    assert torch.equal(block.sort(dim=1).values, torch.arange(50).expand_as(block))
-    again = _perm_block(50, seed=3, block=2, device=torch.device("cpu"), use_keys=True)
-    assert torch.equal(block, again)
+def test_permutations_are_drawn_on_the_cpu_whatever_device_receives_them(monkeypatch):
+    # Every device must test against the same null: the rows come from the CPU's generator
+    # (Fisher-Yates) and are then moved, so the device only decides where they end up.
+    devices = []
+    real = torch.randperm
+
+    def spy(n, *, generator, out):
+        devices.append(generator.device.type)
+        return real(n, generator=generator, out=out)
+
+    monkeypatch.setattr(torch, "randperm", spy)
+    on_meta = permutation_indices(50, 70, seed=3, device="meta")
+    assert on_meta.device.type == "meta" and on_meta.shape == (70, 50)
+    assert set(devices) == {"cpu"} and len(devices) == 2 * 64  # two blocks of 64 rows
+    block = _perm_block(50, seed=3, block=2, device=torch.device("cpu"))
+    assert torch.equal(block, _perm_block(50, seed=3, block=2, device=torch.device("cpu")))
     assert len({tuple(row) for row in block.tolist()}) == block.shape[0]  # all distinct
 
 
