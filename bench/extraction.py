@@ -23,8 +23,8 @@ from collections.abc import Callable
 import torch
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from reportgen.extract import extract, imagenet_preprocess
-from reportgen.model import resolve_layers
+from reportgen.inputs.extract import extract, imagenet_preprocess
+from reportgen.inputs.model import resolve_layers
 
 
 def _seconds(fn: Callable[[], object]) -> tuple[float, float]:

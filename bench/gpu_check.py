@@ -24,9 +24,9 @@ import time
 import torch
 
 from reportgen.config import load_config
+from reportgen.inputs.study_data import load_study_data
 from reportgen.pipeline import analyse
 from reportgen.runner import DEMOS, demo_config_path
-from reportgen.study_data import load_study_data
 
 BITS_TOL = 1e-4
 OTHER_TOL = 1e-4

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from reportgen import parts
+from reportgen.inputs import parts
 
 
 def best_of(repeats: int, fn: Callable[[], object]) -> float:

@@ -16,8 +16,8 @@ from reportgen import __version__
 from reportgen.errors import ReportgenError
 
 if TYPE_CHECKING:
-    from reportgen.responses import StudyInputs
-    from reportgen.study_data import ProgressFn
+    from reportgen.inputs.responses import StudyInputs
+    from reportgen.inputs.study_data import ProgressFn
 
 app = typer.Typer(
     name="reportgen",
@@ -101,7 +101,7 @@ def validate(
     """Check CONFIG and every input it names, report all problems at once, print what would run."""
     # imported here so that `reportgen --help` does not pay for torch and pandas
     from reportgen.config import load_config
-    from reportgen.responses import load_study_inputs
+    from reportgen.inputs.responses import load_study_inputs
 
     with cli_errors():
         study = load_config(config)
@@ -377,7 +377,7 @@ def train_sample_command(
     """Train the demo ResNet-10 on generated parts (CPU, 2 threads, a few minutes)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from reportgen.train_sample import train_sample
+    from reportgen.demo.train_sample import train_sample
 
     with Progress(
         TextColumn("training"),
@@ -412,7 +412,7 @@ def simulate_panel_command(
 ) -> None:
     """Write a SIMULATED inspector panel's answers to CONFIG's stimuli (demo data, not people)."""
     from reportgen.config import load_config
-    from reportgen.panel import simulate_panel_for_config, write_panel
+    from reportgen.demo.panel import simulate_panel_for_config, write_panel
 
     with cli_errors():
         # The config may name OUT as its [humans] responses; a placeholder lets it validate

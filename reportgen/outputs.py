@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from reportgen.findings import Findings
-from reportgen.study_data import StudyData, stimulus_image
+from reportgen.inputs.study_data import StudyData, stimulus_image
 
 # One CSV per list of Findings records; the columns are the dataclass fields.
 TABLES = (

@@ -38,8 +38,8 @@ from reportgen.findings import (
     SharedInformation,
     Study,
 )
-from reportgen.stimuli import StimulusSet
-from reportgen.study_data import ProgressFn, StudyData, has_image
+from reportgen.inputs.stimuli import StimulusSet
+from reportgen.inputs.study_data import ProgressFn, StudyData, has_image
 
 POOLED_HUMANS = "humans"
 HUMAN_HUMAN = "human-human"

@@ -16,10 +16,10 @@ from reportgen.atomic_out import staged_folder
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
 from reportgen.findings import Findings
+from reportgen.inputs.study_data import ProgressFn, load_study_data
 from reportgen.outputs import write_example_images, write_results
 from reportgen.pipeline import analyse
 from reportgen.resources import resource_dir
-from reportgen.study_data import ProgressFn, load_study_data
 
 SAMPLE_DATA = resource_dir("sample_data")
 DEMOS = {"parts": "parts/study.toml", "cue-conflict": "cue_conflict/study.toml"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reportgen.cue_conflict import CATEGORIES
+from reportgen.demo.cue_conflict import CATEGORIES
 from reportgen.findings import (
     Accuracy,
     Caveat,

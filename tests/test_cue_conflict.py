@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reportgen.cue_conflict import (
+from reportgen.demo.cue_conflict import (
     CATEGORIES,
     CueConflictTables,
     convert,

@@ -22,9 +22,9 @@ import torch
 from analyses import agreement, behaviour, drivers, info, layers, pid, stats
 from reportgen import pipeline
 from reportgen.config import load_config
+from reportgen.inputs.study_data import load_study_data
 from reportgen.pipeline import analyse
 from reportgen.runner import demo_config_path
-from reportgen.study_data import load_study_data
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 from torchvision.transforms.functional import to_pil_image
 
 from reportgen.errors import ReportgenError
-from reportgen.extract import (
+from reportgen.inputs.extract import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ModelResponses,

@@ -13,7 +13,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from reportgen.config import resolve_device
 from reportgen.errors import ReportgenError
-from reportgen.model import load_model, model_fingerprint, resolve_layers
+from reportgen.inputs.model import load_model, model_fingerprint, resolve_layers
 
 
 def _resnet10(num_classes: int = 8) -> ResNet:

@@ -1,4 +1,4 @@
-"""The simulated inspector panel (reportgen.panel) and the demo study config that ships it."""
+"""The simulated inspector panel (reportgen.demo.panel) and the demo study config that ships it."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from reportgen import parts
 from reportgen.cli import app
 from reportgen.config import load_config
-from reportgen.errors import ReportgenError
-from reportgen.generated import generate_stimuli
-from reportgen.panel import (
+from reportgen.demo.panel import (
     observer_parameters,
     outline_typicality,
     simulate_panel,
 )
+from reportgen.errors import ReportgenError
+from reportgen.inputs import parts
+from reportgen.inputs.generated import generate_stimuli
 
 DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "parts"
 CLASSES = list(parts.CLASS_NAMES)
@@ -69,7 +69,7 @@ def test_demo_config_loads_and_marks_the_panel_simulated() -> None:
 
 def test_demo_factor_globs_match_exactly_the_generator_groups(demo_table: pd.DataFrame) -> None:
     # Independent oracle: parts.FACTOR_GROUPS; shape_type / texture_type must stay out.
-    from reportgen.stimuli import build_stimulus_set
+    from reportgen.inputs.stimuli import build_stimulus_set
 
     config = load_config(DEMO / "study.toml")
     stimset = build_stimulus_set(

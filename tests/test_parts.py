@@ -1,4 +1,4 @@
-"""Properties of the built-in parts generator (reportgen.parts)."""
+"""Properties of the built-in parts generator (reportgen.inputs.parts)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from reportgen import parts
+from reportgen.inputs import parts
 
 SIZE = 64
 ALL_FACTORS = [name for group in parts.FACTOR_GROUPS.values() for name in group]

@@ -18,11 +18,11 @@ from scipy.stats import binom
 
 from analyses import drivers
 from reportgen.config import Config, load_config
-from reportgen.extract import extract, imagenet_preprocess
+from reportgen.demo.resnet10 import resnet10
 from reportgen.findings import Driver, Findings, LayerInfo
+from reportgen.inputs.extract import extract, imagenet_preprocess
+from reportgen.inputs.study_data import StudyData, load_study_data
 from reportgen.pipeline import HUMAN_HUMAN, POOLED_HUMANS, analyse
-from reportgen.resnet10 import resnet10
-from reportgen.study_data import StudyData, load_study_data
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("c0", "c1", "c2", "c3")
@@ -329,7 +329,7 @@ def _parts_config(folder: Path, stimulus_seed: int) -> Config:
 [report]
 title = "sanity"
 [model]
-arch = "reportgen.resnet10:resnet10"
+arch = "reportgen.demo.resnet10:resnet10"
 weights = "{(ROOT / "sample_data" / "parts" / "model.pt").as_posix()}"
 num_classes = 8
 [stimuli]
@@ -395,7 +395,7 @@ def test_reinitialised_network_changes_driver_and_layer_profiles(tmp_path: Path)
     # Study A: the shipped network on 400 cue-conflict parts; study B: the same network on
     # 400 other parts (the noise floor: how much the profiles move when only the stimuli are
     # redrawn); study A': the stimuli of A answered by a re-initialised network.
-    from reportgen.generated import generate_stimuli
+    from reportgen.inputs.generated import generate_stimuli
 
     config_a = _parts_config(tmp_path / "a", stimulus_seed=3)
     config_b = _parts_config(tmp_path / "b", stimulus_seed=4)
@@ -552,8 +552,8 @@ def test_accuracy_equals_hand_counts(hand_case: Findings) -> None:
 def test_factors_with_many_repeated_values_get_a_caveat() -> None:
     # methods.md 4.1: warn when more than 10% of the analysed stimuli share their value with
     # another (analyses.info.tie_fraction), counting only the analysed stimuli.
+    from reportgen.inputs.stimuli import build_stimulus_set
     from reportgen.pipeline import tie_caveats
-    from reportgen.stimuli import build_stimulus_set
 
     n = 100
     table = pd.DataFrame(

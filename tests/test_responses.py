@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from reportgen.errors import ReportgenError
-from reportgen.responses import (
+from reportgen.inputs.responses import (
     Trials,
     build_trials,
     combine_trials,
@@ -18,7 +18,7 @@ from reportgen.responses import (
     load_trials,
     model_decisions_table,
 )
-from reportgen.stimuli import StimulusSet, build_stimulus_set
+from reportgen.inputs.stimuli import StimulusSet, build_stimulus_set
 
 CLASSES = ("bolt", "nut", "washer")
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from reportgen.errors import ReportgenError
-from reportgen.stimuli import (
+from reportgen.inputs.stimuli import (
     build_stimulus_set,
     check_sample_size,
     encode,

@@ -1,4 +1,4 @@
-"""The demo-network recipe (reportgen.train_sample) and the checkpoint it shipped."""
+"""The demo-network recipe (reportgen.demo.train_sample) and the checkpoint it shipped."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reportgen.model import load_model
-from reportgen.train_sample import (
+from reportgen.demo.train_sample import (
     ARCH,
     MODEL_JSON_KEYS,
     NUM_CLASSES,
@@ -19,6 +18,7 @@ from reportgen.train_sample import (
     evaluate,
     train_sample,
 )
+from reportgen.inputs.model import load_model
 
 DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "parts"
 

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reportgen.config import resolve_device
 from reportgen.errors import ReportgenError
-from reportgen.model import resolve_layers
+from reportgen.inputs.model import resolve_layers
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -312,7 +312,7 @@ def extract(
         is one), batched with ``batch_size``; or an iterable of batches of shape (b, 3, H, W)
         (e.g. a ``DataLoader``; a tuple batch counts by its first element).
     layers : str or sequence of str
-        Module names, or ``"auto"`` (see :func:`reportgen.model.resolve_layers`).
+        Module names, or ``"auto"`` (see :func:`reportgen.inputs.model.resolve_layers`).
     device : str or torch.device
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     batch_size : int

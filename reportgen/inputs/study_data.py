@@ -19,8 +19,8 @@ from torch import Tensor
 from reportgen.caveats import Caveat
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
-from reportgen.responses import StudyInputs, decision_matrix, load_study_inputs
-from reportgen.stimuli import StimulusSet, build_stimulus_set, encode, load_images
+from reportgen.inputs.responses import StudyInputs, decision_matrix, load_study_inputs
+from reportgen.inputs.stimuli import StimulusSet, build_stimulus_set, encode, load_images
 
 ProgressFn = Callable[[str, int], Callable[[int], None]]
 """Opens a progress task: ``(description, total) -> advance(n)``."""
@@ -137,8 +137,8 @@ def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> St
     fingerprint = None
     if config.model is not None:
         t1 = time.perf_counter()
-        from reportgen.extract import extract
-        from reportgen.model import load_model, model_fingerprint, resolve_layers
+        from reportgen.inputs.extract import extract
+        from reportgen.inputs.model import load_model, model_fingerprint, resolve_layers
 
         mc = config.model
         model = load_model(
@@ -304,7 +304,7 @@ def _factor_variables(stimset: StimulusSet) -> list[FactorVariable]:
 
 def _generated_inputs(config: Config) -> tuple[StudyInputs, Tensor]:
     """Stimuli from a built-in generator, checked with the responses files the config names."""
-    from reportgen.generated import generate_stimuli
+    from reportgen.inputs.generated import generate_stimuli
 
     gen = config.stimuli.generator
     assert gen is not None

@@ -50,7 +50,7 @@ def generate_stimuli(name: str, params: dict[str, Any]) -> tuple[pd.DataFrame, T
             ]
         )
     p = {**PARTS_DEFAULTS, **params}
-    from reportgen import parts
+    from reportgen.inputs import parts
 
     tables, images = [], []
     settings = {k: p[k] for k in ("n_types", "size", "shape_jitter", "texture_jitter")}

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from reportgen import parts
 from reportgen.errors import ReportgenError
+from reportgen.inputs import parts
 
 if TYPE_CHECKING:
     from reportgen.config import Config
@@ -249,12 +249,12 @@ def simulate_panel_for_config(
     DataFrame as `simulate_panel` returns it.
     """
     if config.stimuli.generator is not None:
-        from reportgen.generated import generate_stimuli
+        from reportgen.inputs.generated import generate_stimuli
 
         gen = config.stimuli.generator
         table, _ = generate_stimuli(gen.name, dict(gen.params))
     else:
-        from reportgen.stimuli import load_stimuli_from_config
+        from reportgen.inputs.stimuli import load_stimuli_from_config
 
         table = load_stimuli_from_config(config).table
     classes = config.stimuli.classes or parts.CLASS_NAMES

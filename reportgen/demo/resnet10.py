@@ -2,7 +2,7 @@
 
 torchvision's `ResNet` with `BasicBlock` and one block per stage has a stem convolution,
 four stages of two convolutions and the final linear layer: ten weight layers. Load it in a
-study config with `arch = "reportgen.resnet10:resnet10"`.
+study config with `arch = "reportgen.demo.resnet10:resnet10"`.
 """
 
 from __future__ import annotations

@@ -3,27 +3,28 @@
 What it does, in order:
 
 1. **Data.** Every epoch draws a *fresh* set of ``standard`` parts stimuli from the built-in
-   generator (:func:`reportgen.parts.generate`, seed ``TRAIN_SEED_BASE + 1000 * seed + epoch``),
+   generator (:func:`reportgen.inputs.parts.generate`,
+   seed ``TRAIN_SEED_BASE + 1000 * seed + epoch``),
    balanced over the eight part types. Fresh stimuli cost a few seconds per epoch and mean the
    network never sees the same image twice, so it cannot memorise a fixed set. The generator's
    default jitters (shape 0.5, texture 0.2, the study defaults of
-   :data:`reportgen.generated.PARTS_DEFAULTS`) make texture the more reliable cue: a part's
+   :data:`reportgen.inputs.generated.PARTS_DEFAULTS`) make texture the more reliable cue: a part's
    outline varies more within its type than its surface does, as Xu et al. (arXiv 1811.07807)
    found for faces. The label is the part type (shape and texture agree on ``standard``).
 2. **No augmentation.** The generator already varies pose (rotation, scale, shift) and lighting
    for every image; any further pixel augmentation (blur, colour jitter, crops) would erode the
    surface texture, which is exactly the cue the demo wants the network free to use.
-3. **Preprocessing** is :func:`reportgen.extract.imagenet_preprocess`, the function the
+3. **Preprocessing** is :func:`reportgen.inputs.extract.imagenet_preprocess`, the function the
    extraction step applies later, so the analysed network sees exactly what it was trained on.
-4. **Network and optimiser.** :func:`reportgen.resnet10.resnet10` with 8 outputs, AdamW with a
+4. **Network and optimiser.** :func:`reportgen.demo.resnet10.resnet10` with 8 outputs, AdamW with a
    one-cycle learning-rate schedule, cross-entropy, on the CPU with 2 threads.
 5. **Evaluation** on fresh stimuli with their own seeds (never the training seeds, nor the
    demo study's seeds ``16 * study_seed + 0..3``): accuracy on ``standard`` stimuli and, on
    ``cue-conflict`` stimuli (outline of type i, surface of type j != i), the fraction of answers
    naming the texture's class, the shape's class or another class.
 6. **Checkpoint.** The state dict is saved in half precision (``model.pt``); it is loaded back
-   through :func:`reportgen.model.load_model` (``weights_only=True``, which casts into the fp32
-   network) and *that* network is evaluated, so the figures in ``model.json`` describe the
+   through :func:`reportgen.inputs.model.load_model` (``weights_only=True``, which casts into
+   the fp32 network) and *that* network is evaluated, so the figures in ``model.json`` describe the
    shipped file. The fp32 accuracy before rounding is recorded beside it.
 
 Reproducible: the same arguments on the same machine and torch version give the same
@@ -45,9 +46,9 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from reportgen import parts
-from reportgen.extract import imagenet_preprocess
-from reportgen.generated import PARTS_DEFAULTS
+from reportgen.inputs import parts
+from reportgen.inputs.extract import imagenet_preprocess
+from reportgen.inputs.generated import PARTS_DEFAULTS
 
 __all__ = [
     "ARCH",
@@ -59,10 +60,10 @@ __all__ = [
     "train_sample",
 ]
 
-ARCH = "reportgen.resnet10:resnet10"
+ARCH = "reportgen.demo.resnet10:resnet10"
 NUM_CLASSES = len(parts.CLASS_NAMES)
 # Seed offsets keep training, test and cue-conflict stimuli apart from each other and from the
-# demo study, whose generator seeds are 16 * seed + 0..3 (reportgen.generated).
+# demo study, whose generator seeds are 16 * seed + 0..3 (reportgen.inputs.generated).
 TRAIN_SEED_BASE = 100_000
 TEST_SEED_BASE = 200_000
 CONFLICT_SEED_BASE = 300_000
@@ -224,7 +225,7 @@ def train_sample(
     try:
         torch.manual_seed(seed)
         order_gen = torch.Generator().manual_seed(seed)
-        from reportgen.resnet10 import resnet10
+        from reportgen.demo.resnet10 import resnet10
 
         model = resnet10(NUM_CLASSES)
         steps_per_epoch = math.ceil(n_train / batch_size)
@@ -266,7 +267,7 @@ def train_sample(
         torch.save(_half_state_dict(model), weights)
 
         # Evaluate the shipped file as the analysis will load it.
-        from reportgen.model import load_model
+        from reportgen.inputs.model import load_model
 
         shipped = load_model(ARCH, weights, NUM_CLASSES)
         fp16 = evaluate(
@@ -298,7 +299,9 @@ def train_sample(
             "parameters": n_params,
             "size_bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
-            "preprocess": "reportgen.extract.imagenet_preprocess (uint8 RGB, ImageNet mean/std)",
+            "preprocess": (
+                "reportgen.inputs.extract.imagenet_preprocess (uint8 RGB, ImageNet mean/std)"
+            ),
             "input_size": [3, size, size],
         },
         "recipe": {

@@ -27,7 +27,7 @@ from torch import Tensor
 from reportgen.caveats import Caveat
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
-from reportgen.stimuli import (
+from reportgen.inputs.stimuli import (
     StimulusSet,
     _as_number,
     _is_missing,
