@@ -1,0 +1,29 @@
+"""The `reportgen` Typer application and its global options; commands register on `app`."""
+
+from __future__ import annotations
+
+import typer
+
+from reportgen import __version__
+
+app = typer.Typer(
+    name="reportgen",
+    help="What drives a vision model's judgments: analyse a classifier and write a report.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"reportgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """reportgen: information-theoretic analysis of a classifier, reported in plain words."""

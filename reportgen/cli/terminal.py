@@ -1,0 +1,107 @@
+"""What every command shares at the terminal: the console, one-line errors, progress bars.
+
+A user's mistake (`ReportgenError`) becomes one red line per problem and exit status 2; any
+other exception is a bug in reportgen and is said to be one, with its traceback in a log file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from reportgen import __version__
+from reportgen.errors import ReportgenError
+
+if TYPE_CHECKING:
+    from reportgen.inputs.study_data import ProgressFn
+
+console = Console(stderr=True)
+
+#: Exit status of a bug in reportgen (BSD sysexits' EX_SOFTWARE), apart from a user's mistake (2).
+INTERNAL_ERROR_EXIT = 70
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn a user mistake into one red line per problem and exit status 2, and any other
+    exception (a bug in reportgen, never the user's data) into one line saying so, with the
+    traceback written to a log file, and exit status 70."""
+    try:
+        yield
+    except ReportgenError as err:
+        for problem in err.problems:
+            # escape: problems quote TOML sections such as [model], which Rich would eat as markup
+            # soft_wrap: one line per problem, never broken inside a path (copyable, greppable)
+            console.print(
+                f"[red]error:[/red] {escape(problem)}", highlight=False, markup=True, soft_wrap=True
+            )
+        raise typer.Exit(code=2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as err:  # noqa: BLE001 - the last line of defence: every bug is reported
+        log = _write_crash_log(err)
+        where = f"; details in {log}" if log is not None else ""
+        console.print(
+            f"[red]internal error:[/red] reportgen failed ({escape(type(err).__name__)}: "
+            f"{escape(str(err))}). This is a bug in reportgen, not a problem with your data; "
+            f"please report it{escape(where)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=INTERNAL_ERROR_EXIT) from None
+
+
+def _write_crash_log(err: BaseException) -> Path | None:
+    """The traceback of `err`, with the version and command line, in a new file in the
+    system's temporary folder (never in the user's folders); None if it cannot be written."""
+    import sys
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(err))
+    try:
+        fd, name = tempfile.mkstemp(prefix="reportgen-internal-error-", suffix=".log")
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(f"reportgen {__version__}\ncommand: {' '.join(sys.argv)}\n\n{text}")
+    except OSError:
+        return None
+    return Path(name)
+
+
+class Lang(StrEnum):
+    en = "en"
+    ja = "ja"
+
+
+class Device(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@contextmanager
+def progress_bars() -> Iterator[ProgressFn]:
+    """Rich progress bars on stderr (hidden when stderr is not a terminal)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+
+        def open_task(description: str, total: int):
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield open_task

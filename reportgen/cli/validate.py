@@ -1,0 +1,116 @@
+"""`reportgen validate`: check a study and every input it names, and say what would run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from reportgen.cli.app import app
+from reportgen.cli.terminal import cli_errors
+
+if TYPE_CHECKING:
+    from reportgen.inputs.responses import StudyInputs
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="The study config (TOML) to check.")],
+) -> None:
+    """Check CONFIG and every input it names, report all problems at once, print what would run."""
+    # imported here so that `reportgen --help` does not pay for torch and pandas
+    from reportgen.config import load_config
+    from reportgen.inputs.responses import load_study_inputs
+
+    with cli_errors():
+        study = load_config(config)
+        if study.stimuli.generator is not None:
+            # generated stimuli exist only once a run makes them; the generator checks them then
+            name = study.stimuli.generator.name
+            Console().print(
+                f"[green]valid:[/green] {escape(str(config))}; stimuli come from the built-in "
+                f"'{name}' generator at run time, so the stimulus checks happen then.",
+                highlight=False,
+            )
+            return
+        inputs = load_study_inputs(study)
+    print_study_summary(inputs, Console())
+
+
+def print_study_summary(inputs: StudyInputs, out: Console) -> None:
+    """What a run of this study would analyse: stimuli, factors, classes, observers, model."""
+    from rich.table import Table
+
+    cfg, st = inputs.config, inputs.stimuli
+    out.print(
+        f"[bold]{escape(cfg.report.title)}[/bold]  {escape(cfg.report.period)}", highlight=False
+    )
+    out.print(f"config {escape(str(cfg.path))}, report language {cfg.report.language}")
+
+    counts = st.table["condition"].value_counts(sort=False)
+    out.print(f"stimulus table {escape(st.source)}", highlight=False, soft_wrap=True)
+    table = Table(title=f"{len(st)} stimuli", title_justify="left")
+    table.add_column("condition")
+    table.add_column("stimuli", justify="right")
+    for condition, n in counts.items():
+        table.add_row(escape(str(condition)), str(int(n)))
+    out.print(table)
+
+    shown = ", ".join(st.classes[:20]) + (
+        f", ... ({len(st.classes)} in all)" if len(st.classes) > 20 else ""
+    )
+    out.print(f"[bold]classes[/bold] ({len(st.classes)}): {escape(shown)}", highlight=False)
+
+    factors = Table(title="factor groups", title_justify="left")
+    factors.add_column("group")
+    factors.add_column("columns")
+    for group, cols in st.groups.items():
+        described = ", ".join(f"{c} ({st.kinds[c]})" for c in cols)
+        factors.add_row(escape(group), escape(described))
+    out.print(factors)
+
+    if cfg.model is not None:
+        m = cfg.model
+        layers = m.layers if isinstance(m.layers, str) else ", ".join(m.layers)
+        weights = m.weights if m.weights is not None else "(built by the function)"
+        out.print(
+            f"[bold]model[/bold] {escape(m.arch)}, weights {escape(str(weights))}, "
+            f"layers {escape(layers)}, reduction {m.reduction}, projection {m.projection}",
+            highlight=False,
+        )
+    else:
+        models = inputs.decisions.models if inputs.decisions is not None else ()
+        out.print(
+            f"[bold]decision-only study[/bold]: logged decisions of {len(models)} model(s): "
+            f"{escape(', '.join(models))}; layer analysis needs the model weights and is skipped",
+            highlight=False,
+        )
+    if inputs.humans is not None:
+        h = inputs.humans
+        simulated = " [yellow](simulated)[/yellow]" if cfg.humans and cfg.humans.simulated else ""
+        out.print(
+            f"[bold]people[/bold]{simulated}: {len(h.humans)} observer(s), {len(h.table)} trials: "
+            f"{escape(', '.join(h.observers[:12]))}" + (" ..." if len(h.observers) > 12 else ""),
+            highlight=False,
+        )
+    else:
+        out.print(
+            "[bold]people[/bold]: none (no \\[humans] section); "
+            "model-versus-people parts are skipped"
+        )
+    a = cfg.analysis
+    out.print(
+        f"[bold]analysis[/bold]: {a.permutations} permutations, alpha {a.alpha}, "
+        f"bootstrap {a.bootstrap}, device {a.device}, seed {a.seed}",
+        highlight=False,
+    )
+    from reportgen.narrative import Formatter, caveat_sentence, load_strings
+
+    english = Formatter(load_strings("en"))
+    for c in inputs.warnings:
+        text = caveat_sentence(c.code, c.detail, english)
+        out.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+    out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")
