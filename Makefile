@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: venv test demo bench lint clean
+.PHONY: venv test test-fast demo bench lint clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The quick loop while working: every test not marked slow (`make test` runs them all).
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow"
 
 demo: venv
 	$(BIN)/reportgen demo --out $(OUT)

@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from reportgen.cli import app
 
+# The whole demo through `reportgen run`: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
+
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "cue_conflict"
 IMAGENET_CNNS = (
     "alexnet-caffe",

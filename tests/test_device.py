@@ -21,19 +21,10 @@ import torch
 
 from analyses import agreement, behaviour, drivers, info, layers, pid, stats
 from reportgen import pipeline
-from reportgen.config import load_config
 from reportgen.inputs.study_data import load_study_data
 from reportgen.pipeline import analyse
-from reportgen.runner import demo_config_path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cue_conflict_study():
-    config = load_config(demo_config_path("cue-conflict")).with_overrides(device="cpu")
-    fast = dataclasses.replace(config.analysis, permutations=100, bootstrap=0)
-    config = dataclasses.replace(config, analysis=fast)
-    return load_study_data(config), config
 
 
 def _tensors(value: object, path: str = "data"):
@@ -51,8 +42,10 @@ def _tensors(value: object, path: str = "data"):
             yield from _tensors(v, f"{path}[{i}]")
 
 
-def test_study_data_to_moves_every_analysed_tensor_and_records_the_device() -> None:
-    data, _ = _cue_conflict_study()
+def test_study_data_to_moves_every_analysed_tensor_and_records_the_device(
+    cue_conflict_study,
+) -> None:
+    data, _ = cue_conflict_study
     data = dataclasses.replace(data, activations={"layer": torch.randn(len(data.stimuli), 8)})
     moved = data.to("meta")
     found = dict(_tensors(moved))
@@ -99,10 +92,14 @@ def _record_devices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, tor
     ],
 )  # fmt: skip
 def test_every_tensor_handed_to_the_analyses_lies_on_the_study_device(
-    study: str, stages: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    study: str,
+    stages: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     if study == "cue-conflict":
-        data, config = _cue_conflict_study()
+        data, config = request.getfixturevalue("cue_conflict_study")
     else:
         from test_pipeline_truth import _planted_study
 
@@ -115,8 +112,10 @@ def test_every_tensor_handed_to_the_analyses_lies_on_the_study_device(
     assert findings.run.device == data.device == "cpu"
 
 
-def test_the_analysis_refuses_data_on_another_device_than_the_run_is_configured_for() -> None:
-    data, config = _cue_conflict_study()
+def test_the_analysis_refuses_data_on_another_device_than_the_run_is_configured_for(
+    cue_conflict_study,
+) -> None:
+    data, config = cue_conflict_study
     with pytest.raises(RuntimeError, match="configured for"):
         analyse(data.to("meta"), config)  # data moved elsewhere than the config says
 
@@ -143,8 +142,8 @@ def test_the_analysis_stage_creates_no_tensor_without_naming_its_device() -> Non
     assert missing == []
 
 
-def test_loading_a_study_delivers_it_on_the_configured_device() -> None:
-    _, config = _cue_conflict_study()
+def test_loading_a_study_delivers_it_on_the_configured_device(cue_conflict_study) -> None:
+    _, config = cue_conflict_study
     # `meta` stands in for an accelerator: a device other than the CPU that any machine has.
     config = dataclasses.replace(
         config, analysis=dataclasses.replace(config.analysis, device="meta")

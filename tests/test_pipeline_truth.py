@@ -275,6 +275,7 @@ def test_rule_ignoring_one_factor_of_a_group_gives_it_no_significant_information
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_null_decisions_any_significant_factor_at_most_alpha_across_seeds() -> None:
     # 40 data sets on one fixed set of factors (the pipeline's family: two 2-D groups, their
     # four columns, a 1-D nuisance and a 3-level categorical factor) with decisions independent
@@ -391,6 +392,7 @@ def _layer_profile(findings: Findings, group: str) -> torch.Tensor:
     return torch.tensor([x.mi_bits for x in findings.layers if x.group == group])
 
 
+@pytest.mark.slow
 def test_reinitialised_network_changes_driver_and_layer_profiles(tmp_path: Path) -> None:
     # Study A: the shipped network on 400 cue-conflict parts; study B: the same network on
     # 400 other parts (the noise floor: how much the profiles move when only the stimuli are

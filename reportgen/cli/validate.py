@@ -26,7 +26,7 @@ def validate(
     from reportgen.inputs.responses import load_study_inputs
 
     with cli_errors():
-        study = load_config(config)
+        study = load_config(config).with_overrides()  # also checks that the device exists
         if study.stimuli.generator is not None:
             # generated stimuli exist only once a run makes them; the generator checks them then
             name = study.stimuli.generator.name

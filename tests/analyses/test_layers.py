@@ -173,6 +173,7 @@ def test_nuisance_group_is_just_another_group_and_is_found_when_encoded():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_null_no_family_rejects_more_often_than_alpha_across_seeds():
     n, n_seeds, k = 150, 100, 99
     any_unit = any_mi = any_red = any_co = 0

@@ -17,7 +17,7 @@ from reportgen.demo.cue_conflict import (
 )
 from reportgen.errors import ReportgenError
 
-SHIPPED = Path(__file__).resolve().parents[1] / "sample_data" / "cue_conflict"
+SHIPPED = Path(__file__).resolve().parents[2] / "sample_data" / "cue_conflict"
 RAW = SHIPPED / "raw"
 SUBJECT_01 = (
     RAW / "humans_and_caffe_cnns" / "style-transfer-512-nomask-experiment_subject-01_session_1.csv"

@@ -15,7 +15,7 @@ from analyses.behaviour import (
     shape_bias_by_group,
 )
 
-SHIPPED = Path(__file__).resolve().parents[1] / "sample_data" / "cue_conflict"
+SHIPPED = Path(__file__).resolve().parents[2] / "sample_data" / "cue_conflict"
 
 
 def _case17(n_no_conflict: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

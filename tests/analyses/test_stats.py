@@ -351,6 +351,7 @@ def test_threshold_agrees_with_pvalues():
     assert max_stat_threshold(null[:10], 0.05) == math.inf  # alpha (K+1) < 1: unreachable
 
 
+@pytest.mark.slow
 def test_fwer_null_calibration_max_statistic():
     """methods.md case 16: 100 correlated tests, global null, FWER ~ alpha."""
     n_sets, n, n_perm, alpha = 1500, 30, 99, 0.05

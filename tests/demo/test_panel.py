@@ -22,7 +22,7 @@ from reportgen.errors import ReportgenError
 from reportgen.inputs import parts
 from reportgen.inputs.generated import generate_stimuli
 
-DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "parts"
+DEMO = Path(__file__).resolve().parents[2] / "sample_data" / "parts"
 CLASSES = list(parts.CLASS_NAMES)
 INDEX = {c: i for i, c in enumerate(CLASSES)}
 

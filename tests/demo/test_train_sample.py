@@ -20,7 +20,7 @@ from reportgen.demo.train_sample import (
 )
 from reportgen.inputs.model import load_model
 
-DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "parts"
+DEMO = Path(__file__).resolve().parents[2] / "sample_data" / "parts"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from analyses.agreement import (
     pairwise_error_consistency,
 )
 
-SHIPPED = Path(__file__).resolve().parents[1] / "sample_data" / "cue_conflict"
+SHIPPED = Path(__file__).resolve().parents[2] / "sample_data" / "cue_conflict"
 
 
 def _bernoulli(p: torch.Tensor | float, shape: tuple[int, ...], seed: int) -> torch.Tensor:
