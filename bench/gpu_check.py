@@ -24,8 +24,8 @@ import time
 import torch
 
 from reportgen.config import load_config
+from reportgen.findings.build import analyse
 from reportgen.inputs.study_data import load_study_data
-from reportgen.pipeline import analyse
 from reportgen.runner import DEMOS, demo_config_path
 
 BITS_TOL = 1e-4

@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportgen.atomic_out import staged_folder
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
 from reportgen.findings import Findings
+from reportgen.findings.build import analyse
 from reportgen.inputs.study_data import ProgressFn, load_study_data
-from reportgen.outputs import write_example_images, write_results
-from reportgen.pipeline import analyse
+from reportgen.outputs.results import write_example_images, write_results
+from reportgen.outputs.staging import staged_folder
+from reportgen.report.render import ReportPaths
 from reportgen.resources import resource_dir
 
 SAMPLE_DATA = resource_dir("sample_data")
@@ -47,8 +48,8 @@ def run_study(
     `config` is the run's one source of settings: the CLI applies its overrides with
     `Config.with_overrides`; an unresolved config is resolved here (device ``auto``).
     """
-    from reportgen.history import default_db_path, previous_runs, record_run
-    from reportgen.render import render_report
+    from reportgen.outputs.history import default_db_path, previous_runs, record_run
+    from reportgen.report.render import render_report
 
     if not config.resolved:
         config = config.with_overrides()
@@ -84,3 +85,23 @@ def demo_config_path(name: str) -> Path:
     if name not in DEMOS:
         raise ReportgenError(f"unknown demo {name!r}; choose one of: {', '.join(DEMOS)}")
     return SAMPLE_DATA / DEMOS[name]
+
+
+def publish(findings: Findings, out_dir: Path, lang: str, db: Path) -> ReportPaths:
+    """Render the report with the study's history, then record the run in the history store.
+
+    The row is written only after both files exist; if recording fails, the just-written report
+    is removed again, so a failed publish leaves neither a report nor a history row.
+    """
+    from reportgen.outputs.history import previous_runs, record_run
+    from reportgen.report.render import render_report
+
+    history = previous_runs(db, findings.study.name)
+    paths = render_report(findings, out_dir, lang=lang, history=history)
+    try:
+        record_run(db, findings)
+    except BaseException:
+        paths.pdf.unlink(missing_ok=True)
+        paths.html.unlink(missing_ok=True)
+        raise
+    return paths

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from analyses import agreement, behaviour, drivers, info, layers, pid, stats
-from reportgen import pipeline
+from reportgen.findings import build
+from reportgen.findings.build import analyse
 from reportgen.inputs.study_data import load_study_data
-from reportgen.pipeline import analyse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def _record_devices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, tor
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ == module.__name__ and not name.startswith("_"):
                 monkeypatch.setattr(module, name, spy(f"{module.__name__}.{name}", fn))
-    monkeypatch.setattr(pipeline, "redundancy_mmi", spy("pid.redundancy_mmi", pid.redundancy_mmi))
+    monkeypatch.setattr(build, "redundancy_mmi", spy("pid.redundancy_mmi", pid.redundancy_mmi))
     return seen
 
 
@@ -127,7 +127,7 @@ FACTORIES = {
 
 
 def test_the_analysis_stage_creates_no_tensor_without_naming_its_device() -> None:
-    module = "reportgen/pipeline.py"
+    module = "reportgen/findings/build.py"
     tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
     missing = [
         f"{module}:{node.lineno} torch.{node.func.attr}"

@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from reportgen.cli import app
-from reportgen.history import (
+from reportgen.findings.headline import row_from_findings
+from reportgen.outputs.history import (
     connect,
     insert_row,
     list_runs,
     previous_runs,
     record_run,
-    row_from_findings,
     transaction,
 )
 from tests.report_fixtures import cue_conflict_findings, parts_findings
@@ -110,7 +110,7 @@ def test_history_command_lists_runs_as_a_table(tmp_path) -> None:
 
 
 def test_trend_shows_the_latest_report_of_each_of_the_last_periods() -> None:
-    from reportgen.figures import TREND_PERIODS, trend_rows
+    from reportgen.report.figures import TREND_PERIODS, trend_rows
 
     def run(period: str, share: float):
         return row_from_findings(parts_findings(period=period, texture_share=share))

@@ -20,9 +20,9 @@ from analyses import drivers
 from reportgen.config import Config, load_config
 from reportgen.demo.resnet10 import resnet10
 from reportgen.findings import Driver, Findings, LayerInfo
+from reportgen.findings.build import HUMAN_HUMAN, POOLED_HUMANS, analyse
 from reportgen.inputs.extract import extract, imagenet_preprocess
 from reportgen.inputs.study_data import StudyData, load_study_data
-from reportgen.pipeline import HUMAN_HUMAN, POOLED_HUMANS, analyse
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("c0", "c1", "c2", "c3")
@@ -554,8 +554,8 @@ def test_accuracy_equals_hand_counts(hand_case: Findings) -> None:
 def test_factors_with_many_repeated_values_get_a_caveat() -> None:
     # methods.md 4.1: warn when more than 10% of the analysed stimuli share their value with
     # another (analyses.info.tie_fraction), counting only the analysed stimuli.
+    from reportgen.findings.build import tie_caveats
     from reportgen.inputs.stimuli import build_stimulus_set
-    from reportgen.pipeline import tie_caveats
 
     n = 100
     table = pd.DataFrame(
@@ -591,7 +591,7 @@ def test_factors_with_many_repeated_values_get_a_caveat() -> None:
 
 
 def test_unbalanced_classes_get_a_caveat() -> None:
-    from reportgen.pipeline import imbalance_caveats
+    from reportgen.findings.build import imbalance_caveats
 
     labels = torch.tensor([0] * 10 + [1] * 30 + [2] * 21)
     (c,) = imbalance_caveats(labels, 3)

@@ -17,20 +17,15 @@ import pytest
 
 from reportgen.errors import ReportgenError
 from reportgen.findings import Caveat, Driver, Findings
-from reportgen.history import previous_runs
-from reportgen.narrative import (
-    LOCALE_DIR,
-    Formatter,
-    build_narrative,
-    driver_evidence,
-    drivers_light,
-    load_strings,
-    more_for_width,
-    people_light,
-    share_interval,
-)
-from reportgen.recommendations import recommend
-from reportgen.render import OutputFolderFetcher, publish, render_report
+from reportgen.findings.evidence import driver_evidence, drivers_light, more_for_width, people_light
+from reportgen.findings.queries import share_interval
+from reportgen.outputs.history import previous_runs
+from reportgen.report.format import Formatter
+from reportgen.report.narrative import build_narrative
+from reportgen.report.recommendations import recommend
+from reportgen.report.render import OutputFolderFetcher, render_report
+from reportgen.report.strings import LOCALE_DIR, load_strings
+from reportgen.runner import publish
 from tests.report_fixtures import (
     FIXTURE_PICTURE_PX,
     cue_conflict_findings,
@@ -265,7 +260,7 @@ def test_montage_captions_are_japanese_and_markup_in_class_names_is_text(parts_j
 
 
 def test_example_pictures_keeps_only_readable_images_inside_the_folder(tmp_path) -> None:
-    from reportgen.render import example_pictures
+    from reportgen.report.render import example_pictures
 
     out = tmp_path / "out"
     f = parts_findings()
@@ -506,7 +501,7 @@ def test_traffic_lights_follow_the_documented_thresholds() -> None:
 
 
 def test_change_rows_flag_only_moves_beyond_the_current_interval() -> None:
-    from reportgen.history import row_from_findings
+    from reportgen.findings.headline import row_from_findings
 
     strings = load_strings("en")
     before = row_from_findings(parts_findings(period="2026-Q3", texture_share=0.70))
@@ -540,7 +535,7 @@ def test_share_interval_is_the_bits_interval_over_the_group_total_clamped_to_0_1
 
 
 def test_driver_table_rows_never_show_shares_outside_0_to_100_percent() -> None:
-    from reportgen.render import _table_context
+    from reportgen.report.render import _table_context
 
     f = cue_conflict_findings()
     # Plant the real run's case: one model's texture interval reaches past the group total.

@@ -28,7 +28,7 @@ def history(
     from rich.table import Table
     from rich.text import Text
 
-    from reportgen.history import default_db_path, list_runs
+    from reportgen.outputs.history import default_db_path, list_runs
 
     with cli_errors():
         path = db or default_db_path()

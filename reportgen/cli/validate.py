@@ -107,7 +107,9 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
         f"bootstrap {a.bootstrap}, device {a.device}, seed {a.seed}",
         highlight=False,
     )
-    from reportgen.narrative import Formatter, caveat_sentence, load_strings
+    from reportgen.report.format import Formatter
+    from reportgen.report.sections import caveat_sentence
+    from reportgen.report.strings import load_strings
 
     english = Formatter(load_strings("en"))
     for c in inputs.warnings:

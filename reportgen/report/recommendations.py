@@ -30,34 +30,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reportgen.findings import Findings
-from reportgen.history import HistoryRow, row_from_findings
-from reportgen.narrative import (
+from reportgen.findings.evidence import (
     CLEAR,
     NONE,
     SOME,
     TOO_FEW,
-    Dec,
-    Group,
-    ModelCount,
-    Names,
-    Num,
-    Pct,
-    Period,
-    PStat,
-    Range,
     driver_evidence,
+    intervals_overlap,
+    rate_evidence,
+    shape_bias_evidence,
+)
+from reportgen.findings.headline import HistoryRow, row_from_findings
+from reportgen.findings.queries import (
     drivers_of,
     factor_entries,
     group_entries,
-    intervals_overlap,
     is_nuisance,
     kappa_of,
     models_of,
     pooled_humans_bias,
-    rate_evidence,
-    shape_bias_evidence,
     shape_bias_of,
 )
+from reportgen.report.format import Dec, Group, ModelCount, Names, Num, Pct, Period, PStat, Range
 
 #: Error consistency "well below" the human ceiling: below this fraction of it.
 LOW_KAPPA_RATIO = 0.5

@@ -1,4 +1,4 @@
-"""Findings → `report.html` and `report.pdf` (Jinja2 → HTML → WeasyPrint), and `publish`.
+"""Findings → `report.html` and `report.pdf` (Jinja2 → HTML → WeasyPrint).
 
 The PDF renderer may only read the run's own output folder: the stylesheet and the Japanese
 font are copied into `<out>/assets/` and the figures live in `<out>/figures/`, so the URL
@@ -21,21 +21,15 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 
 from reportgen.errors import ReportgenError
-from reportgen.figures import font_path, make_figures
 from reportgen.findings import Findings
-from reportgen.history import HistoryRow, previous_runs, record_run
-from reportgen.narrative import (
-    TEMPLATE_DIR,
-    Formatter,
-    build_narrative,
-    driver_evidence,
-    drivers_of,
-    group_entries,
-    group_total,
-    load_strings,
-    share_interval,
-)
-from reportgen.recommendations import recommend
+from reportgen.findings.evidence import driver_evidence
+from reportgen.findings.headline import HistoryRow
+from reportgen.findings.queries import drivers_of, group_entries, group_total, share_interval
+from reportgen.report.figures import font_path, make_figures
+from reportgen.report.format import Formatter
+from reportgen.report.narrative import build_narrative
+from reportgen.report.recommendations import recommend
+from reportgen.report.strings import TEMPLATE_DIR, load_strings
 
 ASSET_FILES = ("report.css",)
 FONT_NAME = "ipaexg.ttf"
@@ -247,20 +241,3 @@ def render_report(
     os.replace(pdf_tmp, pdf_path)
     os.replace(html_tmp, html_path)
     return ReportPaths(html=html_path, pdf=pdf_path, figures=figures)
-
-
-def publish(findings: Findings, out_dir: Path, lang: str, db: Path) -> ReportPaths:
-    """Render the report with the study's history, then record the run in the history store.
-
-    The row is written only after both files exist; if recording fails, the just-written report
-    is removed again, so a failed publish leaves neither a report nor a history row.
-    """
-    history = previous_runs(db, findings.study.name)
-    paths = render_report(findings, out_dir, lang=lang, history=history)
-    try:
-        record_run(db, findings)
-    except BaseException:
-        paths.pdf.unlink(missing_ok=True)
-        paths.html.unlink(missing_ok=True)
-        raise
-    return paths

@@ -25,9 +25,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from reportgen.errors import ReportgenError  # noqa: E402
 from reportgen.findings import Findings  # noqa: E402
-from reportgen.history import HistoryRow, row_from_findings  # noqa: E402
-from reportgen.narrative import (  # noqa: E402
-    Formatter,
+from reportgen.findings.headline import HistoryRow, row_from_findings
+from reportgen.findings.queries import (
     drivers_of,
     factor_entries,
     group_entries,
@@ -37,6 +36,7 @@ from reportgen.narrative import (  # noqa: E402
     pooled_humans_bias,
     share_interval,
 )
+from reportgen.report.format import Formatter
 
 DPI = 300  # print resolution
 #: Dark blue, orange, sky blue, bluish green, reddish purple, vermilion, yellow: luminances

@@ -17,6 +17,22 @@ from typing import Any
 
 from reportgen.caveats import Caveat
 
+__all__ = [
+    "Accuracy",
+    "DecisionAgreement",
+    "Driver",
+    "ErrorConsistency",
+    "Example",
+    "Findings",
+    "LayerInfo",
+    "MorphPoint",
+    "RunInfo",
+    "SCHEMA_VERSION",
+    "ShapeBias",
+    "SharedInformation",
+    "Study",
+]
+
 SCHEMA_VERSION = "1.0"
 
 

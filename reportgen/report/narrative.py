@@ -1,0 +1,118 @@
+"""Findings → the report's sentences, in English or Japanese.
+
+Every sentence is a locale string (`templates/locale/{en,ja}.toml`) filled with numbers taken
+from one Finding; this module picks *which* string by the evidence rules of report-guide.md
+("Wording follows the evidence") and the traffic-light thresholds below. It computes no
+statistics: it only compares numbers the analyses already produced (estimates, intervals,
+p-values, sample sizes) against documented thresholds.
+
+This module assembles the page-1 key points and the whole `Narrative`; the sentences of
+each part come from the modules beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reportgen.findings import Findings
+
+if TYPE_CHECKING:
+    from reportgen.findings.headline import HistoryRow
+    from reportgen.report.recommendations import Recommendation
+from reportgen.findings.queries import models_of
+from reportgen.report.change import ChangeRow, change_section
+from reportgen.report.format import Formatter
+from reportgen.report.key_points import (
+    KeyPoint,
+    RecommendationText,
+    analysed_line,
+    key_point_drivers,
+    key_point_people,
+    key_point_risk,
+    people_label,
+    recommendation_text,
+)
+from reportgen.report.methods import methods_rows
+from reportgen.report.montage import Montage, disagreement_montage, stimuli_montage
+from reportgen.report.sections import (
+    drivers_section,
+    network_section,
+    people_section,
+    risks_section,
+)
+
+
+@dataclass(slots=True)
+class Narrative:
+    """Everything the template shows as text; numbers in tables are formatted by filters."""
+
+    lang: str
+    analysed: str
+    notices: list[str]
+    key_points: list[KeyPoint]
+    drivers: list[str]
+    people: list[str]
+    network: list[str]
+    network_omitted: str | None
+    risks: list[str]
+    change: list[str]
+    change_rows: list[ChangeRow]
+    first_run: bool
+    recommendations: list[RecommendationText]
+    methods: list[tuple[str, str]]
+    glossary: list[tuple[str, str]]
+    people_label: str
+    stimuli: Montage | None = None  # "What the stimuli look like" (section 1)
+    disagreements: Montage | None = None  # images the model and people disagree on (section 2)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_narrative(
+    f: Findings,
+    strings: Mapping[str, Any],
+    recommendations: list[Recommendation],
+    history: list[HistoryRow] | None,
+    pictures: Mapping[str, int] | None = None,
+) -> Narrative:
+    """Turn Findings (plus rule-based recommendations and past runs) into the report's text.
+
+    `pictures` maps each example image (path relative to the output folder) that exists there
+    to its width in pixels; examples without an entry are left out of the montages and counted
+    as missing. None takes every example's picture as present (text-only use).
+    """
+    fmt = Formatter(strings)
+    models_of(f)
+    several = len(f.study.models) > 1
+    recs = [recommendation_text(r, fmt, several) for r in recommendations]
+    notices = []
+    if f.study.humans and f.study.humans_simulated:
+        notices.append(fmt.t("notices.simulated_panel"))
+    if f.study.decision_only:
+        notices.append(fmt.t("notices.decision_only"))
+    change, change_rows, first = change_section(f, history or [], fmt)
+    return Narrative(
+        lang=strings["meta"]["lang"],
+        analysed=analysed_line(f, fmt),
+        notices=notices,
+        key_points=[
+            key_point_drivers(f, fmt),
+            key_point_people(f, fmt),
+            key_point_risk(recommendations, recs, fmt),
+        ],
+        drivers=drivers_section(f, fmt),
+        people=people_section(f, fmt),
+        network=network_section(f, fmt),
+        network_omitted=fmt.t("network.omitted") if f.study.decision_only else None,
+        risks=risks_section(f, fmt),
+        change=change,
+        change_rows=change_rows,
+        first_run=first,
+        recommendations=recs,
+        methods=methods_rows(f, fmt),
+        glossary=[(g["term"], g["text"]) for g in strings["glossary"]["entries"]],
+        people_label=people_label(f, fmt),
+        stimuli=stimuli_montage(f, fmt, pictures),
+        disagreements=disagreement_montage(f, fmt, pictures),
+    )
