@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from reportgen.findings import Driver, Findings, ShapeBias
 from reportgen.findings.queries import (
-    _finite,
     drivers_of,
     group_entries,
+    is_finite,
     is_nuisance,
     kappa_of,
     models_of,
@@ -25,32 +25,18 @@ from reportgen.findings.queries import (
 # ---- documented thresholds (shown to auditors in "Methods and data") -----------------------
 #: An information estimate whose interval stays above this many bits "excludes small effects".
 SMALL_EFFECT_BITS = 0.02
-
-
 #: An interval wider than this multiple of its estimate is "wide" (some evidence, not clear).
 WIDE_CI_RATIO = 1.0
-
-
 #: Gaussian-copula estimates need about 10 trials per dimension and class (methods.md 4.2).
 MIN_TRIALS_PER_DIM = 10
-
-
 #: Fewer cue-conflict trials than this with a cue-matching answer: too few for a shape bias.
 MIN_CONFLICT_TRIALS = 30
-
-
 #: A rate or kappa interval wider than this (in absolute units) is "wide".
 MAX_RATE_CI_WIDTH = 0.25
-
-
 #: Traffic light 1 (drivers): share of significant nuisance information.
 NUISANCE_AMBER, NUISANCE_RED = 0.10, 0.25
-
-
 #: Traffic light 2 (people): |model − people| shape bias, and model kappa / human ceiling.
 SHAPE_GAP_AMBER, SHAPE_GAP_RED = 0.15, 0.40
-
-
 KAPPA_RATIO_AMBER, KAPPA_RATIO_RED = 0.70, 0.40
 
 
@@ -75,7 +61,7 @@ class Evidence:
 
 def more_for_width(n: int, width: float, target: float) -> int:
     """Extra samples to shrink an interval of `width` to `target` (width ∝ 1/√N)."""
-    if not (_finite(width) and target > 0) or width <= target or n <= 0:
+    if not (is_finite(width) and target > 0) or width <= target or n <= 0:
         return 0
     return _round_up_2sig(n * ((width / target) ** 2 - 1.0))
 
@@ -87,7 +73,7 @@ def driver_evidence(d: Driver, f: Findings) -> Evidence:
     n_min = MIN_TRIALS_PER_DIM * max(dims, 1) * max(len(f.study.classes), 1)
     if n < n_min:
         return Evidence(TOO_FEW, n_min - n)
-    if not (_finite(d.ci_low) and _finite(d.ci_high) and _finite(d.mi_bits)):
+    if not (is_finite(d.ci_low) and is_finite(d.ci_high) and is_finite(d.mi_bits)):
         return Evidence(TOO_FEW, None)
     if not d.significant:
         return Evidence(NONE)
@@ -102,7 +88,7 @@ def rate_evidence(n: int, low: float, high: float) -> Evidence:
     """A rate (shape bias) or kappa with its interval: precise, wide, or too few trials."""
     if n < MIN_CONFLICT_TRIALS:
         return Evidence(TOO_FEW, MIN_CONFLICT_TRIALS - n)
-    if not (_finite(low) and _finite(high)):
+    if not (is_finite(low) and is_finite(high)):
         return Evidence(TOO_FEW, None)
     width = high - low
     if width > MAX_RATE_CI_WIDTH:
@@ -115,7 +101,7 @@ def shape_bias_evidence(s: ShapeBias) -> Evidence:
 
 
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    if not all(_finite(x) for x in (*a, *b)):
+    if not all(is_finite(x) for x in (*a, *b)):
         return True  # an unknown interval cannot show a difference
     return a[0] <= b[1] and b[0] <= a[1]
 
@@ -156,14 +142,14 @@ def people_light(f: Findings) -> str:
     light = "green"
     for m in models_of(f):
         sb = shape_bias_of(f, m)
-        if humans and sb and _finite(sb.shape_bias) and _finite(humans.shape_bias):
+        if humans and sb and is_finite(sb.shape_bias) and is_finite(humans.shape_bias):
             gap = abs(sb.shape_bias - humans.shape_bias)
             if gap >= SHAPE_GAP_RED:
                 return "red"
             if gap >= SHAPE_GAP_AMBER:
                 light = "amber"
         k = kappa_of(f, m)
-        if k and ceiling and _finite(k.kappa) and _finite(ceiling.kappa) and ceiling.kappa > 0:
+        if k and ceiling and is_finite(k.kappa) and is_finite(ceiling.kappa) and ceiling.kappa > 0:
             ratio = k.kappa / ceiling.kappa
             if ratio < KAPPA_RATIO_RED:
                 return "red"
@@ -173,8 +159,6 @@ def people_light(f: Findings) -> str:
 
 
 SEVERITY_LIGHT = {"high": "red", "medium": "amber", "low": "green", "info": "green"}
-
-
 #: A factor group making up less than this part of what the last stage passes on to the
 #: decision is "little of it reaches the decision".
 LITTLE_REACHES = 0.25

@@ -16,7 +16,8 @@ NUISANCE_GROUPS = frozenset(
 )
 
 
-def _finite(x: float | None) -> bool:
+def is_finite(x: float | None) -> bool:
+    """A real, finite number (not None, NaN or infinite)."""
     return x is not None and isinstance(x, float | int) and math.isfinite(x)
 
 
@@ -51,7 +52,7 @@ def is_nuisance(group: str) -> bool:
 def group_total(drivers: Iterable[Driver]) -> float:
     """The denominator of one observer's shares: its groups' information floored at 0, in bits
     (methods.md 4.5: a share is max(I, 0) over the summed floored group information)."""
-    return sum(max(d.mi_bits, 0.0) for d in drivers if d.name == d.group and _finite(d.mi_bits))
+    return sum(max(d.mi_bits, 0.0) for d in drivers if d.name == d.group and is_finite(d.mi_bits))
 
 
 def share_interval(d: Driver, total: float | None = None) -> tuple[float, float]:
@@ -61,10 +62,10 @@ def share_interval(d: Driver, total: float | None = None) -> tuple[float, float]
     A share is descriptive and lives in [0, 1]; the bits interval may leave that range (it is
     kept signed in the statistics), but a share of "107%" or "-3%" means nothing to a reader.
     """
-    if not (_finite(d.ci_low) and _finite(d.ci_high)):
+    if not (is_finite(d.ci_low) and is_finite(d.ci_high)):
         return math.nan, math.nan
-    if total is None or not (_finite(total) and total > 0):
-        if not (_finite(d.mi_bits) and d.mi_bits > 0 and _finite(d.share) and d.share > 0):
+    if total is None or not (is_finite(total) and total > 0):
+        if not (is_finite(d.mi_bits) and d.mi_bits > 0 and is_finite(d.share) and d.share > 0):
             return math.nan, math.nan
         total = d.mi_bits / d.share
     return _clamp01(d.ci_low / total), _clamp01(d.ci_high / total)
@@ -78,7 +79,7 @@ def shown_bits(x: float) -> float:
     """Information as the report shows it (`Formatter.bits`, in sentences and tables alike):
     bias-corrected estimates can fall below 0, and the statistics keep them signed, but
     "-0.05 bits" is read as 0 (methods.md 4.5)."""
-    return max(x, 0.0) + 0.0 if _finite(x) else x  # + 0.0: no "-0.000" from -0.0
+    return max(x, 0.0) + 0.0 if is_finite(x) else x  # + 0.0: no "-0.000" from -0.0
 
 
 def shape_bias_of(f: Findings, observer: str) -> ShapeBias | None:

@@ -9,7 +9,7 @@ from reportgen.findings import Findings
 
 if TYPE_CHECKING:
     from reportgen.findings.headline import HistoryRow
-from reportgen.findings.queries import _finite
+from reportgen.findings.queries import is_finite
 from reportgen.report.format import Formatter, Group, Names
 
 
@@ -92,7 +92,7 @@ def change_section(
 
 def _change_row(label: str, before: float, now: Any, fmt: Formatter, kind: str) -> ChangeRow:
     show = fmt.pct if kind == "pct" else fmt.dec
-    if _finite(now.low) and _finite(now.high) and _finite(before):
+    if is_finite(now.low) and is_finite(now.high) and is_finite(before):
         moved = "moved" if not (now.low <= before <= now.high) else "steady"
     else:
         moved = "no_interval"

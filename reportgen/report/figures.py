@@ -8,7 +8,6 @@ Figures are PNG at print resolution, drawn with the Agg backend (no display need
 from __future__ import annotations
 
 import importlib.util
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,13 +23,14 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from reportgen.errors import ReportgenError  # noqa: E402
-from reportgen.findings import Findings  # noqa: E402
+from reportgen.findings import Findings
 from reportgen.findings.headline import HistoryRow, row_from_findings
 from reportgen.findings.queries import (
     drivers_of,
     factor_entries,
     group_entries,
     group_total,
+    is_finite,
     kappa_of,
     models_of,
     pooled_humans_bias,
@@ -101,12 +101,8 @@ def _colour(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
 def _err(value: float, low: float, high: float) -> list[list[float]]:
-    if not (_finite(low) and _finite(high)):
+    if not (is_finite(low) and is_finite(high)):
         return [[0.0], [0.0]]
     return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
 
@@ -417,8 +413,8 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
         ax2 = axes[0, 1]
         for i, k in enumerate(kappas):
             _bar(ax2, i, k.kappa, k.ci_low, k.ci_high, i)
-        if ceiling is not None and _finite(ceiling.kappa):
-            if _finite(ceiling.ci_low) and _finite(ceiling.ci_high):
+        if ceiling is not None and is_finite(ceiling.kappa):
+            if is_finite(ceiling.ci_low) and is_finite(ceiling.ci_high):
                 ax2.axvspan(
                     ceiling.ci_low,
                     ceiling.ci_high,
@@ -438,10 +434,12 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
         ax2.set_yticks(range(len(kappas)), [_label(f, fmt, k.observer) for k in kappas])
         ax2.set_ylim(len(kappas) - 0.5, -0.5)
         hi = max(
-            [k.ci_high for k in kappas if _finite(k.ci_high)]
-            + [ceiling.ci_high if ceiling and _finite(ceiling.ci_high) else 0.0, 0.1]
+            [k.ci_high for k in kappas if is_finite(k.ci_high)]
+            + [ceiling.ci_high if ceiling and is_finite(ceiling.ci_high) else 0.0, 0.1]
         )
-        ax2.set_xlim(min(0.0, *[k.kappa for k in kappas if _finite(k.kappa)]), min(1.0, hi * 1.15))
+        ax2.set_xlim(
+            min(0.0, *[k.kappa for k in kappas if is_finite(k.kappa)]), min(1.0, hi * 1.15)
+        )
         ax2.set_xlabel(fmt.t("figures.kappa_axis"))
         ax2.set_title(fmt.t("figures.kappa_title"), loc="left")
     fig.tight_layout()
@@ -550,8 +548,8 @@ def trend_figure(
             [x for x, _ in pts],
             [iv.value for _, iv in pts],
             yerr=[
-                [max(iv.value - iv.low, 0) if _finite(iv.low) else 0 for _, iv in pts],
-                [max(iv.high - iv.value, 0) if _finite(iv.high) else 0 for _, iv in pts],
+                [max(iv.value - iv.low, 0) if is_finite(iv.low) else 0 for _, iv in pts],
+                [max(iv.high - iv.value, 0) if is_finite(iv.high) else 0 for _, iv in pts],
             ],
             marker=MARKERS[k % 7],
             color=_colour(k),
@@ -583,8 +581,8 @@ def trend_figure(
             capsize=2,
             label=_label(f, fmt, model),
             yerr=[
-                [max(iv.value - iv.low, 0) if _finite(iv.low) else 0 for _, iv in pts],
-                [max(iv.high - iv.value, 0) if _finite(iv.high) else 0 for _, iv in pts],
+                [max(iv.value - iv.low, 0) if is_finite(iv.low) else 0 for _, iv in pts],
+                [max(iv.high - iv.value, 0) if is_finite(iv.high) else 0 for _, iv in pts],
             ],
         )
     hp = [

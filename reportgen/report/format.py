@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reportgen.findings.queries import _finite, shown_bits
+from reportgen.findings.queries import is_finite, shown_bits
 from reportgen.report.strings import lookup
 
 
@@ -129,37 +129,37 @@ class Formatter:
 
     def pct(self, x: float | None) -> str:
         """71%; one decimal below 10% (report-guide: no decimals unless below 10%)."""
-        if not _finite(x):
+        if not is_finite(x):
             return self.s["format"]["missing"]
         v = 100.0 * x
         text = f"{v:.1f}" if 0 < abs(v) < 9.95 else f"{v:.0f}"
         return self.s["format"]["percent"].format(v=text)
 
     def num(self, n: int | float | None) -> str:
-        if not _finite(n):
+        if not is_finite(n):
             return self.s["format"]["missing"]
         return f"{int(round(n)):,}"
 
     def bits(self, x: float | None) -> str:
         """Information, floored at 0 for display only (see `shown_bits`)."""
-        return f"{shown_bits(x):.3f}" if _finite(x) else self.s["format"]["missing"]
+        return f"{shown_bits(x):.3f}" if is_finite(x) else self.s["format"]["missing"]
 
     def dec(self, x: float | None) -> str:
-        return f"{x:.2f}" if _finite(x) else self.s["format"]["missing"]
+        return f"{x:.2f}" if is_finite(x) else self.s["format"]["missing"]
 
     def pval(self, p: float | None) -> str:
-        if not _finite(p):
+        if not is_finite(p):
             return self.s["format"]["missing"]
         return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
     def pstat(self, p: float | None) -> str:
-        if not _finite(p):
+        if not is_finite(p):
             return self.s["format"]["missing"]
         return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
     def interval(self, low: float | None, high: float | None, kind: str = "pct") -> str:
         fmt = {"pct": self.pct, "bits": self.bits, "dec": self.dec}[kind]
-        if not (_finite(low) and _finite(high)):
+        if not (is_finite(low) and is_finite(high)):
             return self.s["format"]["missing"]
         if fmt(low) == fmt(high):  # "100%–100%" says no more than "100%"
             return fmt(low)
@@ -210,7 +210,7 @@ class Formatter:
 
     def chance(self, p: float) -> str:
         """A corrected p-value in plain words for page 1 ('less than 1 in 1,000')."""
-        if not _finite(p) or p >= 0.05:
+        if not is_finite(p) or p >= 0.05:
             return self.t("evidence.chance_easily")
         return self.t("evidence.chance_rare", k=Num(_nice_round(1.0 / p)))
 

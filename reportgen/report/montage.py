@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from reportgen.findings import Example, Findings
-from reportgen.findings.queries import _finite
+from reportgen.findings.queries import is_finite
 from reportgen.report.format import Formatter, Num, Pct
 
 # ---- example montages ---------------------------------------------------------------------
@@ -133,7 +133,7 @@ def disagreement_montage(
     for e, w in shown:
         people = (
             fmt.t("montage.tile_people_share", answer=e.people_answer, share=Pct(e.people_agree))
-            if _finite(e.people_agree)
+            if is_finite(e.people_agree)
             else fmt.t("montage.tile_people", answer=e.people_answer or missing)
         )
         model = fmt.t("montage.tile_model", answer=e.model_answer or missing)

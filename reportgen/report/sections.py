@@ -19,10 +19,10 @@ from reportgen.findings.evidence import (
     shape_bias_evidence,
 )
 from reportgen.findings.queries import (
-    _finite,
     drivers_of,
     factor_entries,
     group_entries,
+    is_finite,
     is_nuisance,
     kappa_of,
     models_of,
@@ -118,7 +118,7 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
             )
         )
     k = kappa_of(f, m)
-    if k and ceiling and _finite(k.kappa):
+    if k and ceiling and is_finite(k.kappa):
         out.append(
             fmt.t(
                 "people.kappa_below" if _kappa_below(k, ceiling) else "people.kappa_near",
@@ -146,7 +146,7 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
 
 def _kappa_below(k: ErrorConsistency, ceiling: ErrorConsistency) -> bool:
     """The model's interval lies wholly below the people's own (human–human) interval."""
-    return _finite(ceiling.ci_low) and _finite(k.ci_high) and k.ci_high < ceiling.ci_low
+    return is_finite(ceiling.ci_low) and is_finite(k.ci_high) and k.ci_high < ceiling.ci_low
 
 
 def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]:
@@ -171,7 +171,7 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
             )
         )
     ceiling = kappa_of(f, "human-human")
-    ks = [k for x in models if (k := kappa_of(f, x)) and _finite(k.kappa)]
+    ks = [k for x in models if (k := kappa_of(f, x)) and is_finite(k.kappa)]
     if ks and ceiling:
         out.append(
             fmt.t(

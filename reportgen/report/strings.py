@@ -11,8 +11,6 @@ from reportgen.errors import ReportgenError
 from reportgen.resources import resource_dir
 
 TEMPLATE_DIR = resource_dir("templates")
-
-
 LOCALE_DIR = TEMPLATE_DIR / "locale"
 
 
