@@ -27,3 +27,13 @@ def test_resources_are_found_in_the_source_tree() -> None:
     assert resource_dir("templates") == ROOT / "templates"
     assert (resource_dir("templates") / "locale" / "ja.toml").is_file()
     assert (resource_dir("sample_data") / "parts" / "study.toml").is_file()
+
+
+def test_every_python_package_is_listed() -> None:
+    # A sub-package of reportgen/ that is not listed would be left out of the wheel, and only
+    # the editable install would notice nothing.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    for init in sorted((ROOT / "reportgen").rglob("__init__.py")):
+        name = ".".join(init.parent.relative_to(ROOT).parts)
+        assert name in listed, f"{name} is not in pyproject packages"
