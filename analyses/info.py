@@ -57,6 +57,8 @@ _LN2 = math.log(2.0)
 _F64 = torch.float64
 # 1 / Phi^{-1}(3/4): turns a median absolute deviation into a standard deviation for Gaussians.
 _MAD_TO_SD = 1.482602218505602
+# Elements of the largest float64 temporary of a chunk of `gcmi_mixture_cd` (256 MiB).
+_MIXTURE_CHUNK_ELEMENTS = 2**25
 # Seed used for tie-breaking keys when the caller gives none, so results are reproducible.
 _DEFAULT_SEED = 20170301
 # Smallest accepted 1 - R^2 of a covariance column on the ones before it (see _chol_half_logdet).
@@ -363,7 +365,7 @@ def _copnorm_within64(
     if order is None:
         order = _rank_order(xt, seed)
     order, cls = _sort_within_classes(xt, y.unsqueeze(-2), order)
-    counts = _one_hot(y, n_classes).sum(dim=-2).unsqueeze(-2)  # [..., 1, K]
+    counts = _class_counts(y, n_classes).unsqueeze(-2)  # [..., 1, K]
     starts = counts.cumsum(-1) - counts
     counts, starts = counts.expand(*cls.shape[:-1], -1), starts.expand(*cls.shape[:-1], -1)
     pos = torch.arange(n, dtype=_F64, device=xt.device)
@@ -752,21 +754,102 @@ def mi_mixture_gd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     return (_mixture_mi(x64, yb, n_classes) / _LN2).to(_out_dtype(x))
 
 
-def _class_median(v: Tensor, yb: Tensor, n_classes: int, order: Tensor | None = None) -> Tensor:
-    """Median of each column of ``v [..., n, d]`` within each class of ``yb [..., n]``:
-    ``[..., K, d]`` (mean of the two middle values for even counts; empty classes give an
-    arbitrary finite value). `order`, if given, sorts each row of ``v`` as ``[..., d, n]`` by
-    value (broadcastable); the order among ties does not matter here."""
-    vt = v.mT.contiguous()
-    n = vt.shape[-1]
-    order, _ = _sort_within_classes(vt, yb.unsqueeze(-2), order)
-    vs = vt.gather(-1, order)  # [..., d, n]
-    counts = _one_hot(yb, n_classes).sum(dim=-2).long().unsqueeze(-2)  # [..., 1, K]
-    starts = counts.cumsum(-1) - counts
+def _class_counts(yb: Tensor, n_classes: int) -> Tensor:
+    """Float64 samples per class ``[..., K]`` of labels ``yb [..., n]`` (no one-hot matrix)."""
+    counts = torch.zeros(*yb.shape[:-1], n_classes, dtype=_F64, device=yb.device)
+    return counts.scatter_add_(-1, yb, torch.ones(yb.shape, dtype=_F64, device=yb.device))
+
+
+def _segment_lower_bound(vs: Tensor, lo: Tensor, hi: Tensor, target: Tensor) -> Tensor:
+    """First index in ``[lo, hi)`` of each sorted segment of the rows of ``vs [..., n]`` whose
+    value is >= ``target`` (``hi`` if none); ``lo``, ``hi``, ``target`` are ``[..., K]``."""
+    n = vs.shape[-1]
+    for _ in range(n.bit_length() + 1):
+        mid = (lo + hi) // 2
+        right = (mid < hi) & (vs.gather(-1, mid.clamp(max=n - 1)) < target)
+        lo, hi = torch.where(right, mid + 1, lo), torch.where(right, hi, mid)
+    return lo
+
+
+def _segment_kth_distance(
+    vs: Tensor, starts: Tensor, counts: Tensor, centre: Tensor, k: Tensor
+) -> Tensor:
+    """The k-th smallest (0-based) ``|v - centre|`` within each sorted segment, ``[..., K]``.
+
+    Segment K of a row of ``vs [..., n]`` is ``[starts, starts + counts)``, sorted ascending.
+    Its distances to ``centre`` form two sorted runs, ``centre - v`` leftwards of the split and
+    ``v - centre`` rightwards; the k-th smallest of their merge is found by bisection on how
+    many come from the left run, so no second sort is needed. Empty segments give 0.
+    """
+    n = vs.shape[-1]
+    split = _segment_lower_bound(vs, starts, starts + counts, centre)
+    n_left, n_right = split - starts, starts + counts - split
+
+    def left(i: Tensor) -> Tensor:  # i-th smallest left distance, i in [0, n_left)
+        return centre - vs.gather(-1, (split - 1 - i).clamp(0, n - 1))
+
+    def right(j: Tensor) -> Tensor:  # j-th smallest right distance, j in [0, n_right)
+        return vs.gather(-1, (split + j).clamp(0, n - 1)) - centre
+
+    take = k + 1  # the k + 1 smallest distances: i from the left run, take - i from the right
+    lo = (take - n_right).clamp(min=0)
+    hi = torch.minimum(take, n_left)
+    for _ in range(n.bit_length() + 1):
+        i = (lo + hi) // 2
+        j = take - i
+        # Enough taken from the left once the right run's last taken value <= the next left one.
+        enough = (j == 0) | (i == n_left) | (right(j - 1) <= left(i))
+        enough |= lo >= hi
+        lo, hi = torch.where(enough, lo, i + 1), torch.where(enough, i, hi)
+    i, j = lo, take - lo
+    from_left = torch.where(i > 0, left(i - 1), -math.inf)
+    from_right = torch.where(j > 0, right(j - 1), -math.inf)
+    return torch.where(counts > 0, torch.maximum(from_left, from_right), 0.0)
+
+
+def _scaled_within_classes(x64: Tensor, yb: Tensor, n_classes: int, order: Tensor) -> Tensor:
+    """The per-class rescaled copula values of `gcmi_mixture_cd` for ``x64 [..., n, d]``.
+
+    One ordering of the samples by (class, value) serves the within-class ranks, the class
+    medians and the class median absolute deviations. `order` sorts each row of ``x`` as
+    ``[..., d, n]`` by value, ties by key (broadcastable).
+    """
+    xt = x64.mT
+    n = xt.shape[-1]
+    order = order.expand_as(xt)
+    y_by_value = yb.unsqueeze(-2).expand_as(xt).gather(-1, order)
+    by_class = order.gather(-1, y_by_value.argsort(dim=-1, stable=True))
+    vs = xt.gather(-1, by_class)  # values sorted by (class, value): [..., d, n]
+    counts = _class_counts(yb, n_classes).long().unsqueeze(-2)  # [..., 1, K]
+    ends = counts.cumsum(-1)
+    starts = ends - counts
+    # In (class, value) order position p belongs to the same class in every column, so the
+    # within-class copula values ndtri(rank / (m + 1)) are computed once per labelling.
+    pos = torch.arange(n, dtype=torch.int64, device=xt.device).expand(*ends.shape[:-1], n)
+    cls = torch.searchsorted(ends.contiguous(), pos.contiguous(), right=True)  # [..., 1, n]
+    rank = (pos - starts.gather(-1, cls) + 1).to(_F64)
+    copula = torch.special.ndtri(rank / (counts.gather(-1, cls) + 1).to(_F64))
+    counts, starts = counts.expand(*vs.shape[:-1], -1), starts.expand(*vs.shape[:-1], -1)
     lo = (starts + (counts - 1).clamp(min=0) // 2).clamp(max=n - 1)
     hi = (starts + counts // 2).clamp(max=n - 1)
-    lo, hi = lo.expand(*vs.shape[:-1], -1), hi.expand(*vs.shape[:-1], -1)
-    return (0.5 * (vs.gather(-1, lo) + vs.gather(-1, hi))).mT
+    med = 0.5 * (vs.gather(-1, lo) + vs.gather(-1, hi))  # [..., d, K]
+    k_lo, k_hi = (counts - 1).clamp(min=0) // 2, counts // 2
+    mad = 0.5 * (
+        _segment_kth_distance(vs, starts, counts, med, k_lo)
+        + _segment_kth_distance(vs, starts, counts, med, k_hi)
+    )
+    scale = _MAD_TO_SD * mad
+    if bool(((mad == 0) & (counts > 0)).any()):
+        # A column tied at one value in more than half of a class (e.g. a factor clipped at
+        # its bound) has MAD 0; its class standard deviation keeps the scale instead.
+        oh = _one_hot(yb, n_classes)
+        m = oh.sum(dim=-2).clamp(min=2).unsqueeze(-1)  # [..., K, 1]
+        mean = (oh.mT @ x64) / m
+        var = (oh.mT @ x64.square() - m * mean.square()) / (m - 1)
+        scale = torch.where(mad > 0, scale, var.clamp(min=0).sqrt().mT)
+    cls = cls.expand_as(vs)
+    scaled = copula * scale.gather(-1, cls) + med.gather(-1, cls)
+    return torch.empty(vs.shape, dtype=_F64, device=xt.device).scatter_(-1, by_class, scaled).mT
 
 
 def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
@@ -775,7 +858,9 @@ def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     Per class (methods.md 2.6): copula-normalise the class's samples, rescale by
     1.4826 x the class median absolute deviation and shift by the class median of the raw
     values; then :func:`mi_mixture_gd`. Closer to the truth than the model form when classes
-    are well separated; no bias correction.
+    are well separated; no bias correction. A batch of labellings of one ``x`` (a permutation
+    null) is computed a few entries of the first batch dimension at a time, so memory stays
+    bounded whatever the batch.
 
     Parameters
     ----------
@@ -789,25 +874,30 @@ def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
         Bits, on ``x``'s device and floating dtype.
     """
     x64, yb = _prepare_cd(x, y, n_classes)
-    d = x64.shape[-1]
-    _check_class_counts(_one_hot(yb, n_classes).sum(dim=-2), d, "gcmi_mixture_cd")
-    # The value order of x does not depend on y: rank x before it is broadcast against a
-    # batch of labellings (a permutation null relabels the same x many times).
+    n, d = x64.shape[-2:]
+    _check_class_counts(_class_counts(yb, n_classes), d, "gcmi_mixture_cd")
+    # The value order of x does not depend on y: rank x once, before it is broadcast against
+    # a batch of labellings (a permutation null relabels the same x many times).
     order = _rank_order(_samples_last(_samples(x, "x"), "x"), None)
-    c = _copnorm_within64(x64, yb, n_classes, None, order)
-    idx = yb.unsqueeze(-1).expand_as(x64)
-    med = _class_median(x64, yb, n_classes, order).gather(-2, idx)  # each sample's class median
-    mad = _class_median((x64 - med).abs(), yb, n_classes).gather(-2, idx)
-    scale = _MAD_TO_SD * mad
-    # A column tied at one value in more than half of a class (e.g. a factor clipped at its
-    # bound) has MAD 0; its class standard deviation keeps the scale instead.
-    oh = _one_hot(yb, n_classes)
-    counts = oh.sum(dim=-2).clamp(min=2).unsqueeze(-1)  # [..., K, 1]
-    mean = (oh.mT @ x64) / counts
-    var = (oh.mT @ x64.square() - counts * mean.square()) / (counts - 1)
-    sd = var.clamp(min=0).sqrt().gather(-2, idx)
-    scaled = c * torch.where(mad > 0, scale, sd) + med
-    return (_mixture_mi(scaled, yb, n_classes) / _LN2).to(_out_dtype(x))
+    if yb.dim() == 1:
+        return (
+            _mixture_mi(_scaled_within_classes(x64, yb, n_classes, order), yb, n_classes) / _LN2
+        ).to(_out_dtype(x))
+    order = order.expand(*yb.shape[:-1], d, n)
+    # Largest temporary per entry of dim 0: the per-sample outer products of _class_moments.
+    per_entry = max(1, yb[0].numel() * d * d)
+    step = max(1, _MIXTURE_CHUNK_ELEMENTS // per_entry)
+    out = [
+        _mixture_mi(
+            _scaled_within_classes(
+                x64[s : s + step], yb[s : s + step], n_classes, order[s : s + step]
+            ),
+            yb[s : s + step],
+            n_classes,
+        )
+        for s in range(0, yb.shape[0], step)
+    ]
+    return (torch.cat(out) / _LN2).to(_out_dtype(x))
 
 
 # ----------------------------------------------------------------------------------------------

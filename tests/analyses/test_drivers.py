@@ -123,3 +123,27 @@ def test_p_values_never_reach_zero() -> None:
     res = drivers.decision_information(decisions, 4, factors, {}, n_perm=50, seed=1, n_boot=4)
     assert float(res.p_value.min()) >= 1 / 51 - 1e-12
     assert math.isfinite(float(res.ci_low[0]))
+
+
+def test_mixture_bias_uses_more_relabellings_only_while_its_error_is_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The mixture estimate's null mean is estimated in rounds until its Monte Carlo standard
+    # error is at most _BIAS_SE_BITS; a small noisy study needs every round, a large one stops
+    # after the first. Count the relabellings each one actually evaluated.
+    evaluated: list[int] = []
+    real = info.gcmi_mixture_cd
+
+    def counting(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+        evaluated.append(y.shape[0] if y.dim() > 1 else 1)
+        return real(x, y, k)
+
+    monkeypatch.setattr(info, "gcmi_mixture_cd", counting)
+    for n, expected in ((120, drivers._MIXTURE_BIAS_PERMS), (20000, drivers._MIXTURE_BIAS_ROUND)):
+        g = torch.Generator().manual_seed(n)
+        y = torch.randint(0, 3, (n,), generator=g)
+        x = torch.randn(n, 3, generator=g, dtype=torch.float64)
+        evaluated.clear()
+        bias = drivers._mixture_bias(x, y, 3, seed=0, n_perm=1000)
+        assert sum(evaluated) == expected, n
+        assert 0 < float(bias) < 0.5  # independent x and y: a small positive bias, in bits

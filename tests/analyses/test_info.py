@@ -650,3 +650,48 @@ def test_mixture_form_handles_a_factor_tied_at_its_bound_in_most_of_a_class() ->
     mi = float(info.gcmi_mixture_cd(x, y, 4))
     assert math.isfinite(mi)
     assert 0.0 < mi <= 2.0 + 1e-9  # log2(4) bits at most
+
+
+def test_class_mad_by_bisection_equals_the_sorted_reference() -> None:
+    # _segment_kth_distance finds the k-th smallest |v - centre| of a sorted segment without
+    # sorting the distances; numpy's median of |v - median| is the independent reference, on
+    # segments of odd and even length, with ties at the median, and with an empty class.
+    g = gen(91)
+    for trial in range(40):
+        counts = torch.randint(0, 9, (5,), generator=g)
+        counts[trial % 5] = 0 if trial % 3 == 0 else counts[trial % 5]
+        if int(counts.sum()) == 0:
+            continue
+        values = torch.randint(-3, 4, (int(counts.sum()),), generator=g).to(F64)
+        values += 0.5 * torch.rand(values.shape, generator=g, dtype=F64) * (trial % 2)
+        y = torch.repeat_interleave(torch.arange(5), counts)
+        vs = torch.cat([values[y == k].sort().values for k in range(5)])
+        starts = counts.cumsum(0) - counts
+        med = torch.tensor(
+            [float(np.median(vs[y == k].numpy())) if counts[k] else 0.0 for k in range(5)],
+            dtype=F64,
+        )
+        half = 0.5 * (
+            info._segment_kth_distance(vs, starts, counts, med, (counts - 1).clamp(min=0) // 2)
+            + info._segment_kth_distance(vs, starts, counts, med, counts // 2)
+        )
+        for k in range(5):
+            ref = float(np.median(np.abs(vs[y == k].numpy() - med[k].item()))) if counts[k] else 0
+            assert half[k].item() == pytest.approx(ref, abs=1e-15), (trial, k)
+
+
+def test_mixture_form_of_a_null_batch_is_the_same_in_chunks_as_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A permutation null is computed a few relabellings at a time to bound memory; the
+    # chunking (here forced to 3 relabellings per step) must not change any value, ties
+    # included (the second column takes 7 values only).
+    g = gen(92)
+    y = torch.randint(0, 3, (150,), generator=g)
+    x = randn(150, 2, seed=93) + y.unsqueeze(1).to(F64)
+    x[:, 1] = x[:, 1].round()
+    labels = torch.stack([y[torch.randperm(150, generator=g)] for _ in range(10)])
+    one_by_one = torch.stack([info.gcmi_mixture_cd(x, lab, 3) for lab in labels])
+    monkeypatch.setattr(info, "_MIXTURE_CHUNK_ELEMENTS", 3 * 150 * 2 * 2)
+    chunked = info.gcmi_mixture_cd(x, labels, 3)
+    assert torch.allclose(chunked, one_by_one, rtol=0, atol=1e-13)
