@@ -224,7 +224,8 @@ def decision_information(
     level : coverage of the interval.
     min_class_trials : decision classes with fewer trials are pooled (`merge_rare_classes`).
     chunk : permutations per batched step (bounds memory).
-    on_progress : called with the number of permutations finished.
+    on_progress : called with the work finished, in units of one permutation or one resample:
+        ``n_perm + n_boot`` units in all (the intervals come after the null).
 
     Returns
     -------
@@ -278,6 +279,17 @@ def decision_information(
     single = [j for j, x in enumerate(cont) if x.shape[-1] == 1]
     groups = [j for j, x in enumerate(cont) if x.shape[-1] > 1]
     n_single = len(single)
+    # The n_boot progress units of the intervals, shared among the singles' interval (if any)
+    # and each group's.
+    parts = int(bool(n_single or cat)) + len(groups)
+    done = 0
+
+    def part_done() -> None:
+        nonlocal done
+        if on_progress is not None:
+            step = (n_boot * (done + 1)) // parts - (n_boot * done) // parts
+            on_progress(step)
+        done += 1
 
     def stat_fn(y_b: Tensor, *xs: Tensor) -> Tensor:
         return _all_mi(list(xs[:n_single]), list(xs[n_single:]), y_b, copula=True)
@@ -289,7 +301,8 @@ def decision_information(
         ci = stats.bootstrap_ci(
             stat_fn,
             y_oh[0],
-            *[cont[j][0] for j in single],
+            # Subsamples keep the full sample's tie order (one sort per subsample, not three).
+            *[info.tie_broken_ranks(cont[j][0]) for j in single],
             *[x[0] for x in cat],
             n_boot=n_boot,
             seed=seed,
@@ -300,12 +313,16 @@ def decision_information(
         rest = single + list(range(len(cont), len(names)))
         low[rest], high[rest] = ci.low, ci.high
         ci_method = f"{ci.method} (m={ci.resample_size} of {n}, {ci.n_boot} resamples)"
+        part_done()
     estimator = ["gcmi-model-cd"] * len(cont) + ["discrete-plugin-mm"] * len(cat)
     for j in groups:
         reported[j], low[j], high[j] = _mixture_estimate(
             cont[j][0], y, n_used, n_boot, level, seed, n_perm
         )
         estimator[j] = "gcmi-mixture-cd"
+        part_done()
+    if parts == 0 and on_progress is not None:
+        on_progress(n_boot)
     return DecisionInformation(
         names=names,
         mi=reported,
@@ -352,13 +369,8 @@ def _mixture_estimate(
     n_boot = max(n_boot, 2)
     idx = _stratified_halves(y, n_classes, n_boot, g).to(x.device)  # [B, m]
     m = idx.shape[1]
-    step = max(1, _NULL_CHUNK_ELEMENTS // (m * x.shape[1]))  # bounds the gathered subsamples
-    t_b = torch.cat(
-        [
-            info.gcmi_mixture_cd(x[idx[s : s + step]], y[idx[s : s + step]], n_classes)
-            for s in range(0, n_boot, step)
-        ]
-    )
+    keep = torch.zeros(n_boot, n, dtype=torch.bool, device=x.device).scatter_(1, idx, True)
+    t_b = info.gcmi_mixture_cd_subsamples(x, y, n_classes, keep)
     # Deviations from the subsamples' own mean: the estimator's bias differs between sizes m
     # and n, so only the spread of the subsample estimates is carried over.
     dev = (m / (n - m)) ** 0.5 * (t_b - t_b.mean())

@@ -50,6 +50,7 @@ __all__ = [
     "mi_gg",
     "mi_mixture_gd",
     "mi_model_gd",
+    "tie_broken_ranks",
     "tie_fraction",
 ]
 
@@ -113,10 +114,18 @@ def _check_n(*tensors: Tensor, names: str) -> int:
 
 
 def _batch(*shapes: torch.Size) -> torch.Size:
-    try:
-        return torch.broadcast_shapes(*shapes)
-    except RuntimeError as err:
-        raise ValueError(f"leading (batch) dimensions do not broadcast: {err}") from None
+    """The broadcast of leading (batch) shapes. Plain Python: the first call of
+    ``torch.broadcast_shapes`` imports torch's symbolic-shape machinery (about 0.6 s)."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        sizes = {s[i] for s in shapes if len(s) >= -i} - {1}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"leading (batch) dimensions do not broadcast: {[tuple(s) for s in shapes]}"
+            )
+        out.append(sizes.pop() if sizes else 1)
+    return torch.Size(out)
 
 
 def _expand(x: Tensor, batch: torch.Size, ndim_tail: int) -> Tensor:
@@ -241,6 +250,26 @@ def _class_moments(x: Tensor, y: Tensor, n_classes: int) -> tuple[Tensor, Tensor
     eye = torch.eye(d, dtype=_F64, device=x.device)
     cov = torch.where((counts > 0)[..., None, None], cov, eye)
     return counts, means, cov
+
+
+def _contiguous_class_moments(x: Tensor, sizes: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """`_class_moments` of ``x [..., n, d]`` whose rows list class 0's samples first, then
+    class 1's, ..., with class sizes `sizes` in every batch entry: one matrix product per
+    class instead of per-sample outer products (the same two-pass accuracy)."""
+    batch, d = x.shape[:-2], x.shape[-1]
+    eye = torch.eye(d, dtype=_F64, device=x.device)
+    means, covs = [], []
+    for part, m in zip(x.split(sizes, dim=-2), sizes, strict=True):
+        if m == 0:
+            means.append(torch.zeros(*batch, d, dtype=_F64, device=x.device))
+            covs.append(eye.expand(*batch, d, d))
+            continue
+        mean = part.sum(-2) / m
+        centred = part - mean.unsqueeze(-2)
+        means.append(mean)
+        covs.append(centred.mT @ centred / max(m - 1, 1))
+    counts = torch.tensor(sizes, dtype=_F64, device=x.device).expand(*batch, len(sizes))
+    return counts, torch.stack(means, dim=-2), torch.stack(covs, dim=-3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -406,6 +435,22 @@ def copnorm(x: Tensor, *, seed: int | None = None) -> Tensor:
     x2 = _samples(x, "x")
     c = _copnorm64(x2, seed).to(_out_dtype(x))
     return c.contiguous().reshape(x.shape)
+
+
+def tie_broken_ranks(x: Tensor, *, seed: int | None = None) -> Tensor:
+    """Ranks 0 .. n-1 of each column along dim -2 (float64), ties ordered as :func:`copnorm`
+    orders them.
+
+    The ranks have no ties, so ``copnorm`` of the ranks equals ``copnorm`` of ``x`` with the
+    same seed, and ``copnorm`` of any subset of them normalises that subset of ``x`` with the
+    ties kept in the full sample's order, at the cost of one sort instead of three. Subsampling
+    intervals use this: a random tie order restricted to a subsample is one of its own.
+    """
+    xt = _samples_last(_samples(x, "x"), "x")
+    order = _rank_order(xt, seed)
+    grid = torch.arange(xt.shape[-1], dtype=_F64, device=xt.device).expand_as(order)
+    ranks = torch.empty(order.shape, dtype=_F64, device=xt.device).scatter_(-1, order, grid)
+    return ranks.mT.contiguous().reshape(x.shape)
 
 
 def tie_fraction(x: Tensor) -> Tensor:
@@ -706,10 +751,24 @@ def gcmi_model_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     return mi_model_gd(cx, y, n_classes, biascorrect=True, demeaned=True).to(_out_dtype(x))
 
 
-def _mixture_mi(x64: Tensor, yb: Tensor, n_classes: int) -> Tensor:
-    """Mixture-form MI in nats for float64 ``x [..., n, d]`` and labels ``y [..., n]``."""
+def _mixture_mi(
+    x64: Tensor, yb: Tensor | None, n_classes: int, sizes: Tensor | None = None
+) -> Tensor:
+    """Mixture-form MI in nats for float64 ``x [..., n, d]`` and labels ``y [..., n]``.
+
+    Without labels, ``sizes [..., K]`` (int64) says that the rows of ``x`` list the classes one
+    after the other with these sizes.
+    """
     n, d = x64.shape[-2:]
-    counts, means, cov = _class_moments(x64, yb, n_classes)
+    if yb is not None:
+        counts, means, cov = _class_moments(x64, yb, n_classes)
+    elif bool((sizes == sizes.reshape(-1, n_classes)[0]).all()):
+        counts, means, cov = _contiguous_class_moments(
+            x64, sizes.reshape(-1, n_classes)[0].tolist()
+        )
+    else:
+        labels = _classes_of_positions(sizes.unsqueeze(-2), n).squeeze(-2)
+        counts, means, cov = _class_moments(x64, labels, n_classes)
     _check_class_counts(counts, d, "the mixture form")
     chol, logdiag = _chol_half_logdet(cov, "x within a class")
     occupied = counts > 0
@@ -807,26 +866,17 @@ def _segment_kth_distance(
     return torch.where(counts > 0, torch.maximum(from_left, from_right), 0.0)
 
 
-def _scaled_within_classes(x64: Tensor, yb: Tensor, n_classes: int, order: Tensor) -> Tensor:
-    """The per-class rescaled copula values of `gcmi_mixture_cd` for ``x64 [..., n, d]``.
+def _rescale_sorted(vs: Tensor, cls: Tensor, counts: Tensor) -> Tensor:
+    """The per-class rescaled copula values of `gcmi_mixture_cd`, in the order of ``vs``.
 
-    One ordering of the samples by (class, value) serves the within-class ranks, the class
-    medians and the class median absolute deviations. `order` sorts each row of ``x`` as
-    ``[..., d, n]`` by value, ties by key (broadcastable).
+    ``vs [..., d, n]`` holds each column sorted by (class, value); ``cls [..., 1, n]`` is the
+    class of every position (the same in every column) and ``counts [..., 1, K]`` the class
+    sizes (int64). Position p of class k has within-class rank ``p - start_k + 1``.
     """
-    xt = x64.mT
-    n = xt.shape[-1]
-    order = order.expand_as(xt)
-    y_by_value = yb.unsqueeze(-2).expand_as(xt).gather(-1, order)
-    by_class = order.gather(-1, y_by_value.argsort(dim=-1, stable=True))
-    vs = xt.gather(-1, by_class)  # values sorted by (class, value): [..., d, n]
-    counts = _class_counts(yb, n_classes).long().unsqueeze(-2)  # [..., 1, K]
-    ends = counts.cumsum(-1)
-    starts = ends - counts
-    # In (class, value) order position p belongs to the same class in every column, so the
-    # within-class copula values ndtri(rank / (m + 1)) are computed once per labelling.
-    pos = torch.arange(n, dtype=torch.int64, device=xt.device).expand(*ends.shape[:-1], n)
-    cls = torch.searchsorted(ends.contiguous(), pos.contiguous(), right=True)  # [..., 1, n]
+    n = vs.shape[-1]
+    starts = counts.cumsum(-1) - counts
+    # The copula values ndtri(rank / (m + 1)) depend on the class sizes only: once per labelling.
+    pos = torch.arange(n, dtype=torch.int64, device=vs.device)
     rank = (pos - starts.gather(-1, cls) + 1).to(_F64)
     copula = torch.special.ndtri(rank / (counts.gather(-1, cls) + 1).to(_F64))
     counts, starts = counts.expand(*vs.shape[:-1], -1), starts.expand(*vs.shape[:-1], -1)
@@ -839,17 +889,70 @@ def _scaled_within_classes(x64: Tensor, yb: Tensor, n_classes: int, order: Tenso
         + _segment_kth_distance(vs, starts, counts, med, k_hi)
     )
     scale = _MAD_TO_SD * mad
+    cls = cls.expand_as(vs)
     if bool(((mad == 0) & (counts > 0)).any()):
         # A column tied at one value in more than half of a class (e.g. a factor clipped at
         # its bound) has MAD 0; its class standard deviation keeps the scale instead.
-        oh = _one_hot(yb, n_classes)
-        m = oh.sum(dim=-2).clamp(min=2).unsqueeze(-1)  # [..., K, 1]
-        mean = (oh.mT @ x64) / m
-        var = (oh.mT @ x64.square() - m * mean.square()) / (m - 1)
-        scale = torch.where(mad > 0, scale, var.clamp(min=0).sqrt().mT)
-    cls = cls.expand_as(vs)
-    scaled = copula * scale.gather(-1, cls) + med.gather(-1, cls)
-    return torch.empty(vs.shape, dtype=_F64, device=xt.device).scatter_(-1, by_class, scaled).mT
+        zeros = torch.zeros(scale.shape, dtype=_F64, device=vs.device)
+        total = zeros.scatter_add(-1, cls, vs)
+        square = zeros.scatter_add(-1, cls, vs.square())
+        m = counts.clamp(min=2).to(_F64)
+        mean = total / m
+        var = (square - m * mean.square()) / (m - 1)
+        scale = torch.where(mad > 0, scale, var.clamp(min=0).sqrt())
+    return copula * scale.gather(-1, cls) + med.gather(-1, cls)
+
+
+def _class_value_order(xt: Tensor, yb: Tensor, order: Tensor) -> Tensor:
+    """Indices ``[..., d, n]`` sorting each row of ``xt`` by (class of ``yb [..., n]``, value);
+    `order` sorts the rows by value, ties by key (broadcastable)."""
+    order = order.expand_as(xt)
+    y_by_value = yb.unsqueeze(-2).expand_as(xt).gather(-1, order)
+    return order.gather(-1, y_by_value.argsort(dim=-1, stable=True))
+
+
+def _classes_of_positions(counts: Tensor, n: int) -> Tensor:
+    """Class ``[..., 1, n]`` of every position of a (class, value) ordering of n samples, from
+    the class sizes ``counts [..., 1, K]`` (int64)."""
+    ends = counts.cumsum(-1)
+    pos = torch.arange(n, dtype=torch.int64, device=counts.device).expand(*ends.shape[:-1], n)
+    return torch.searchsorted(ends.contiguous(), pos.contiguous(), right=True)
+
+
+def _class_rows(yb: Tensor, n_classes: int, keep: Tensor | None = None) -> Tensor:
+    """Row ``[..., n]`` of every sample when the samples (those in `keep`) are listed class by
+    class, in sample order within a class; samples not kept get the rows after the kept ones."""
+    key = yb if keep is None else torch.where(keep, yb, n_classes)
+    by_class = key.argsort(dim=-1, stable=True)
+    rows = torch.arange(yb.shape[-1], dtype=torch.int64, device=yb.device).expand_as(by_class)
+    return torch.empty_like(by_class).scatter_(-1, by_class, rows)
+
+
+def _mixture_mi_sorted(
+    xt: Tensor, sample: Tensor, rows: Tensor, counts: Tensor, n_classes: int
+) -> Tensor:
+    """`_mixture_mi` (nats) from ``xt [..., d, n]`` and ``sample [..., d, m]``, the m samples of
+    every column in (class, value) order; ``rows [..., n]`` from `_class_rows`, ``counts
+    [..., 1, K]`` the class sizes (int64). The rescaled values are written class by class."""
+    m = sample.shape[-1]
+    vs = xt.expand(*sample.shape[:-1], xt.shape[-1]).gather(-1, sample)
+    scaled = _rescale_sorted(vs, _classes_of_positions(counts, m), counts)
+    target = rows.unsqueeze(-2).expand(*sample.shape[:-1], rows.shape[-1]).gather(-1, sample)
+    x_rows = torch.empty(scaled.shape, dtype=_F64, device=xt.device).scatter_(-1, target, scaled)
+    return _mixture_mi(x_rows.mT, None, n_classes, counts.squeeze(-2))
+
+
+def _scaled_mixture_mi(x64: Tensor, yb: Tensor, n_classes: int, order: Tensor) -> Tensor:
+    """`gcmi_mixture_cd` in nats for ``x64 [..., n, d]`` and labels ``yb [..., n]``.
+
+    One ordering of the samples by (class, value) serves the within-class ranks, the class
+    medians and the class median absolute deviations. `order` sorts each row of ``x`` as
+    ``[..., d, n]`` by value, ties by key (broadcastable).
+    """
+    xt = x64.mT
+    counts = _class_counts(yb, n_classes).long().unsqueeze(-2)  # [..., 1, K]
+    by_class = _class_value_order(xt, yb, order)
+    return _mixture_mi_sorted(xt, by_class, _class_rows(yb, n_classes), counts, n_classes)
 
 
 def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
@@ -880,23 +983,64 @@ def gcmi_mixture_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     # a batch of labellings (a permutation null relabels the same x many times).
     order = _rank_order(_samples_last(_samples(x, "x"), "x"), None)
     if yb.dim() == 1:
-        return (
-            _mixture_mi(_scaled_within_classes(x64, yb, n_classes, order), yb, n_classes) / _LN2
-        ).to(_out_dtype(x))
+        return (_scaled_mixture_mi(x64, yb, n_classes, order) / _LN2).to(_out_dtype(x))
     order = order.expand(*yb.shape[:-1], d, n)
-    # Largest temporary per entry of dim 0: the per-sample outer products of _class_moments.
-    per_entry = max(1, yb[0].numel() * d * d)
-    step = max(1, _MIXTURE_CHUNK_ELEMENTS // per_entry)
+    # Largest temporaries per entry of dim 0: a few [d, n] index and value tensors (and the
+    # per-sample outer products of _class_moments when class sizes differ between entries).
+    step = max(1, _MIXTURE_CHUNK_ELEMENTS // max(1, yb[0].numel() * d * max(d, 4)))
     out = [
-        _mixture_mi(
-            _scaled_within_classes(
-                x64[s : s + step], yb[s : s + step], n_classes, order[s : s + step]
-            ),
-            yb[s : s + step],
-            n_classes,
-        )
+        _scaled_mixture_mi(x64[s : s + step], yb[s : s + step], n_classes, order[s : s + step])
         for s in range(0, yb.shape[0], step)
     ]
+    return (torch.cat(out) / _LN2).to(_out_dtype(x))
+
+
+def gcmi_mixture_cd_subsamples(x: Tensor, y: Tensor, n_classes: int, keep: Tensor) -> Tensor:
+    """`gcmi_mixture_cd` of many subsamples of one sample, in bits, without sorting any of them.
+
+    A subsample's (class, value) order is the full sample's with the dropped samples left out,
+    so one ordering of ``x`` serves every subsample (subsampling intervals, methods.md 4.1).
+    Values tied in ``x`` keep the order the full sample's tie keys give them: a random
+    tie-breaking of the sample restricted to a subsample is a random tie-breaking of it.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d) or (n,)
+    y : Tensor of integers, shape (n,), values in [0, n_classes)
+    n_classes : int
+    keep : bool Tensor, shape (B, n)
+        The samples of each subsample; every row keeps the same number of samples.
+
+    Returns
+    -------
+    Tensor, shape (B,)
+        Bits, on ``x``'s device and floating dtype.
+    """
+    x64, yb = _prepare_cd(x, y, n_classes)
+    n, d = x64.shape[-2:]
+    if x64.dim() != 2 or keep.dim() != 2 or keep.shape[1] != n or keep.dtype != torch.bool:
+        raise ValueError(f"need x (n, d), y (n,) and a bool keep (B, n), got keep {keep.shape}")
+    sizes = keep.sum(-1)
+    m = int(sizes[0]) if len(sizes) else 0
+    if bool((sizes != m).any()):
+        raise ValueError("every subsample must keep the same number of samples")
+    xt = x64.mT.contiguous()
+    by_class = _class_value_order(xt, yb, _rank_order(_samples_last(_samples(x, "x"), "x"), None))
+    # Largest temporaries per subsample: a few [d, n] masks, indices and values (and the
+    # per-sample outer products of _class_moments when class sizes differ between subsamples).
+    step = max(1, _MIXTURE_CHUNK_ELEMENTS // max(1, 4 * d * n, m * d * d))
+    out = []
+    for s in range(0, keep.shape[0], step):
+        k = keep[s : s + step]
+        b = k.shape[0]
+        sel = k[:, by_class]  # [b, d, n]: is the sample at each sorted position kept?
+        sample = by_class.expand(b, d, n)[sel].view(b, d, m)  # kept samples, sorted
+        y_b = yb.expand(b, n)
+        counts = _class_counts(torch.where(k, y_b, n_classes), n_classes + 1)[:, :n_classes]
+        rows = _class_rows(y_b, n_classes, keep=k)
+        out.append(_mixture_mi_sorted(xt, sample, rows, counts.long().unsqueeze(-2), n_classes))
+    if not out:
+        return torch.empty(0, dtype=_out_dtype(x), device=x.device)
     return (torch.cat(out) / _LN2).to(_out_dtype(x))
 
 

@@ -147,3 +147,21 @@ def test_mixture_bias_uses_more_relabellings_only_while_its_error_is_large(
         bias = drivers._mixture_bias(x, y, 3, seed=0, n_perm=1000)
         assert sum(evaluated) == expected, n
         assert 0 < float(bias) < 0.5  # independent x and y: a small positive bias, in bits
+
+
+@pytest.mark.parametrize("with_single", [True, False])
+def test_progress_reports_every_permutation_and_resample_once(with_single: bool) -> None:
+    # The bar a user watches must reach exactly n_perm + n_boot, and the intervals (which
+    # come after the null) must move it: with one single factor and two groups, or groups only.
+    decisions, factors = _planted(300, seed=4)
+    g = torch.Generator().manual_seed(5)
+    cont = {f"group{i}": torch.randn(300, 2, generator=g, dtype=torch.float64) for i in (1, 2)}
+    if with_single:
+        cont["shape"] = factors["shape"]
+    calls: list[int] = []
+    drivers.decision_information(
+        decisions, 4, cont, {}, n_perm=37, seed=0, n_boot=11, on_progress=calls.append
+    )
+    assert sum(calls) == 37 + 11
+    after_null = calls[next(i for i in range(len(calls)) if sum(calls[: i + 1]) == 37) + 1 :]
+    assert len(after_null) == 2 + with_single and all(c > 0 for c in after_null)

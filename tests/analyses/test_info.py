@@ -695,3 +695,49 @@ def test_mixture_form_of_a_null_batch_is_the_same_in_chunks_as_one_at_a_time(
     monkeypatch.setattr(info, "_MIXTURE_CHUNK_ELEMENTS", 3 * 150 * 2 * 2)
     chunked = info.gcmi_mixture_cd(x, labels, 3)
     assert torch.allclose(chunked, one_by_one, rtol=0, atol=1e-13)
+
+
+def test_mixture_form_of_subsamples_equals_each_subsample_estimated_on_its_own() -> None:
+    # Without ties a subsample's order is unique, so filtering the full sample's order must
+    # give exactly what estimating every subsample from scratch gives.
+    g = gen(94)
+    y = torch.randint(0, 3, (200,), generator=g)
+    x = randn(200, 3, seed=95) + y.unsqueeze(1).to(F64)
+    keep = torch.rand(12, 200, generator=g).argsort(dim=1) < 110
+    own = torch.stack([info.gcmi_mixture_cd(x[k], y[k], 3) for k in keep])
+    assert torch.allclose(info.gcmi_mixture_cd_subsamples(x, y, 3, keep), own, atol=1e-13)
+
+    # With ties (a column on a grid of 0.5, no value in half of a class) the tied values keep
+    # the full sample's tie order: the same as breaking them by a vanishing offset in that
+    # order (under 1e-9 of a step, which moves medians and MADs by under 1e-9).
+    x[:, 1] = (2 * x[:, 1]).round() / 2
+    rank = torch.empty(200, 3, dtype=F64)
+    order = info._rank_order(x.mT.contiguous(), None)
+    rank.mT.scatter_(-1, order, torch.arange(200, dtype=F64).expand(3, 200))
+    jitter = x + 1e-9 * rank / 200
+    own = torch.stack([info.gcmi_mixture_cd(jitter[k], y[k], 3) for k in keep])
+    ours = info.gcmi_mixture_cd_subsamples(x, y, 3, keep)
+    assert torch.allclose(ours, own, atol=1e-6)
+
+    # A class whose values are mostly one number has MAD 0 and falls back to its standard
+    # deviation; alone in x, the order of its ties cannot matter, so the match is exact again.
+    z = x[:, :1].clone()
+    z[y == 0, 0] = torch.where(torch.rand(int((y == 0).sum()), generator=g) < 0.7, 0.0, 1.0).to(F64)
+    own = torch.stack([info.gcmi_mixture_cd(z[k], y[k], 3) for k in keep])
+    assert torch.allclose(info.gcmi_mixture_cd_subsamples(z, y, 3, keep), own, atol=1e-13)
+    with pytest.raises(ValueError, match="same number"):
+        info.gcmi_mixture_cd_subsamples(x, y, 3, keep & (torch.arange(200) > 5))
+
+
+def test_tie_broken_ranks_carry_copnorms_tie_order_into_every_subset() -> None:
+    # Ranks have no ties, so copnorm of them is copnorm of the values; a subset of the ranks
+    # normalises that subset of the values with the full sample's tie order, which differs
+    # from ranking the subset afresh (its own tie keys) when ties exist.
+    x = (2 * randn(300, 2, seed=96)).round()  # about 13 values per column: many ties
+    ranks = info.tie_broken_ranks(x, seed=3)
+    assert torch.equal(ranks.sort(dim=0).values[:, 0], torch.arange(300, dtype=F64))
+    assert torch.equal(info.copnorm(ranks), info.copnorm(x, seed=3))
+    sub = torch.arange(0, 300, 2)
+    inherited = info.copnorm(ranks[sub])
+    assert torch.equal(inherited.argsort(0), ranks[sub].argsort(0))
+    assert not torch.equal(inherited, info.copnorm(x[sub], seed=3))
