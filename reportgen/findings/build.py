@@ -232,7 +232,9 @@ def _drivers(
     # Class-conditional covariances of the widest group need more than d trials per class,
     # also in the half-size subsamples of the intervals.
     min_class = max(MIN_CLASS_TRIALS, 2 * (widest + 1) + 2)
-    advance = progress("Information about the decisions", n_perm * len(sets)) if progress else None
+    resamples = max(n_boot, 2)  # at least 2 to run; the intervals are dropped at 0
+    work = (n_perm + resamples) * len(sets)  # decision_information's progress units
+    advance = progress("Information about the decisions", work) if progress else None
     out: list[Driver] = []
     infos: dict[str, drivers.DecisionInformation] = {}
     for observer, dec, copies in sets:
@@ -254,7 +256,7 @@ def _drivers(
                 cat,
                 n_perm=n_perm,
                 seed=seed,
-                n_boot=max(n_boot, 2),  # at least 2 to run; the intervals are dropped at 0
+                n_boot=resamples,
                 min_class_trials=min_class,
                 on_progress=advance,
             )
