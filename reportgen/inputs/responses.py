@@ -174,23 +174,23 @@ def build_trials(
     if len(table) == 0:
         raise ReportgenError(f"{source}: the table has no trials")
 
-    def text(v: object) -> str | None:
-        if _is_missing(v):
-            return None
-        s = str(v).strip()
-        return s or None
+    def texts(column: pd.Series) -> pd.Series:
+        """Every cell stripped, None where it is missing or empty (object dtype)."""
+        stripped = column.astype(str).str.strip().astype(object)
+        return stripped.where(~column.isna() & (stripped != ""), None)
 
-    observers = pd.Series([text(v) for v in table["observer"]], index=table.index, dtype=object)
+    observers = texts(table["observer"])
     for i in np.flatnonzero(observers.isna().to_numpy()):
         problems.add("missing observer", f"{where(int(i), 'observer')}: missing observer id")
     table["observer"] = observers
 
-    ids = pd.Series([text(v) for v in table["stimulus_id"]], index=table.index, dtype=object)
-    known_ids = set(stimset.table["id"])
-    for i, ident in enumerate(ids):
+    ids = texts(table["stimulus_id"])
+    unknown = ~ids.isin(set(stimset.table["id"])).to_numpy()
+    for i in np.flatnonzero(unknown):
+        ident = ids.iloc[i]
         if ident is None:
             problems.add("missing stimulus", f"{where(i, 'stimulus_id')}: missing stimulus id")
-        elif ident not in known_ids:
+        else:
             problems.add(
                 "unknown stimulus",
                 f"{where(i, 'stimulus_id')}: {ident!r} is not an id of the stimulus table "
@@ -200,20 +200,17 @@ def build_trials(
 
     allowed = set(class_tuple)
     shown = ", ".join(class_tuple) if len(class_tuple) <= 20 else f"{len(class_tuple)} classes"
-    responses: list[str | None] = []
-    for i, v in enumerate(table["response"]):
-        r = text(v)
-        if r is None or r.lower() in _NO_ANSWER:
-            responses.append(None)
-            continue
-        if r not in allowed:
-            problems.add(
-                "response outside class set",
-                f"{where(i, 'response')}: {r!r} is not in the class set ({shown})"
-                f"{_suggest(r, class_tuple)}; leave the cell empty or write 'na' for no answer",
-            )
-        responses.append(r)
-    table["response"] = pd.Series(responses, index=table.index, dtype=object)
+    responses = texts(table["response"])
+    no_answer = responses.isna() | responses.str.lower().isin(_NO_ANSWER)
+    responses = responses.where(~no_answer, None)
+    for i in np.flatnonzero((~no_answer & ~responses.isin(allowed)).to_numpy()):
+        r = responses.iloc[i]
+        problems.add(
+            "response outside class set",
+            f"{where(i, 'response')}: {r!r} is not in the class set ({shown})"
+            f"{_suggest(r, class_tuple)}; leave the cell empty or write 'na' for no answer",
+        )
+    table["response"] = responses
 
     for col in ("rt", "confidence"):
         if col not in table.columns:
@@ -232,9 +229,7 @@ def build_trials(
         table[col] = np.asarray(values, dtype=np.float64)
 
     if "observer_kind" in table.columns:
-        kinds = pd.Series(
-            [text(v) for v in table["observer_kind"]], index=table.index, dtype=object
-        )
+        kinds = texts(table["observer_kind"])
         for i, k in enumerate(kinds):
             if k is not None and k not in OBSERVER_KINDS:
                 problems.add(

@@ -515,6 +515,28 @@ def _resolve_kind_overrides(
     return forced
 
 
+def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: missing (`_is_missing` or a missing token), the number (`_as_number`; NaN
+    where none) and whether it is one. Vectorised; cells pandas cannot parse go through
+    `_as_number` one by one, so both agree on every cell."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(numbers)
+        return missing, numbers, ~missing
+    text = values.astype(str).str.strip()
+    missing = values.isna().to_numpy() | text.str.lower().isin(_MISSING_TOKENS).to_numpy()
+    parsed = pd.to_numeric(text, errors="coerce")
+    numbers = np.array(parsed.to_numpy(dtype="float64", na_value=np.nan))  # writable
+    numeric = ~np.isnan(numbers)
+    objects = values.to_numpy(dtype=object)
+    for i in np.flatnonzero(~missing & ~numeric):  # e.g. '1_000', or True (never a number)
+        x = _as_number(objects[i])
+        numbers[i] = np.nan if x is None else x
+        numeric[i] = x is not None
+    numeric &= ~missing
+    return missing, numbers, numeric
+
+
 def _check_factor(
     table: pd.DataFrame,
     col: str,
@@ -525,12 +547,9 @@ def _check_factor(
 ) -> FactorKind:
     """Decide the column's kind, convert it in place, and record its problems."""
     values = table[col]
-    missing = np.array(
-        [_is_missing(v) or str(v).strip().lower() in _MISSING_TOKENS for v in values]
-    )
-    numbers = [None if m else _as_number(v) for v, m in zip(values, missing, strict=True)]
+    missing, numbers, numeric = _parse_numbers(values)
     present = int((~missing).sum())
-    n_numeric = sum(x is not None for x in numbers)
+    n_numeric = int(numeric.sum())
     if forced is not None:
         kind: FactorKind = forced
     elif pd.api.types.is_bool_dtype(values):
@@ -542,23 +561,23 @@ def _check_factor(
     for i in np.flatnonzero(missing):
         problems.add(f"missing in {col}", f"{where(int(i), col)}: missing value (NaN)")
     if kind == "continuous":
-        for i, (v, x, m) in enumerate(zip(values, numbers, missing, strict=True)):
-            if m:
-                continue
-            if x is None:
+        for i in np.flatnonzero(~missing & (~numeric | ~np.isfinite(numbers))):
+            if not numeric[i]:
                 problems.add(
                     f"non-numeric in {col}",
-                    f"{where(i, col)}: {str(v)!r} is not a number (continuous factor)",
+                    f"{where(int(i), col)}: {str(values.iloc[i])!r} is not a number "
+                    "(continuous factor)",
                 )
-            elif not math.isfinite(x):
-                problems.add(f"non-finite in {col}", f"{where(i, col)}: {x} is not finite")
-        converted = pd.Series(
-            [np.nan if x is None else x for x in numbers], index=table.index, dtype="float64"
-        )
+            else:
+                problems.add(
+                    f"non-finite in {col}", f"{where(int(i), col)}: {numbers[i]} is not finite"
+                )
+        converted = pd.Series(np.where(numeric, numbers, np.nan), index=table.index)
         table[col] = converted
         distinct = converted.dropna().nunique()
     else:
-        table[col] = [None if m else str(v).strip() for v, m in zip(values, missing, strict=True)]
+        text = values.astype(str).str.strip()
+        table[col] = text.astype(object).where(~missing, None)
         distinct = table[col].dropna().nunique()
     if present and distinct < 2:
         only = table[col].dropna().iloc[0]
