@@ -136,17 +136,24 @@ def _model_cd_bits(half_logdet_pooled: Tensor, counts: Tensor, s1: Tensor, s2: T
     return (h - torch.where(usable, p * h_c, 0.0).sum(-1)) / _LN2
 
 
-def _continuous_mi(cx: Tensor, y_oh: Tensor) -> Tensor:
-    """Model-form MI of copula-normalised ``cx [..., n, d]`` with one-hot ``y_oh [..., n, C]``."""
-    d = cx.shape[-1]
-    counts = y_oh.sum(-2)
-    s1 = y_oh.mT @ cx
+def _label_free(cx: Tensor) -> tuple[Tensor, Tensor]:
+    """The parts of `_continuous_mi` that do not depend on the labels: per-sample outer
+    products ``[..., n, d*d]`` and the pooled half log-determinant (a null computes them once)."""
     outer = (cx.unsqueeze(-1) * cx.unsqueeze(-2)).flatten(-2)
-    s2 = (y_oh.mT @ outer).unflatten(-1, (d, d))
     centred = cx - cx.mean(-2, keepdim=True)
     pooled = centred.mT @ centred / (cx.shape[-2] - 1)
     chol, _ = torch.linalg.cholesky_ex(pooled)
-    hld = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return outer, torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+
+
+def _continuous_mi(cx: Tensor, y_oh: Tensor, fixed: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Model-form MI of copula-normalised ``cx [..., n, d]`` with one-hot ``y_oh [..., n, C]``;
+    `fixed` is `_label_free` of ``cx`` when the caller has it."""
+    d = cx.shape[-1]
+    outer, hld = _label_free(cx) if fixed is None else fixed
+    counts = y_oh.sum(-2)
+    s1 = y_oh.mT @ cx
+    s2 = (y_oh.mT @ outer).unflatten(-1, (d, d))
     return _model_cd_bits(hld, counts, s1, s2)
 
 
@@ -162,37 +169,68 @@ def _discrete_mi(x_oh: Tensor, y_oh: Tensor) -> Tensor:
     return plug_in - (r_x - 1) * (r_y - 1) / (2 * n * _LN2)
 
 
-def _univariate_mi(cx: Tensor, y_oh: Tensor) -> Tensor:
+def _univariate_label_free(cx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The label-free parts of `_univariate_mi`: values, squares, pooled half log-variances."""
+    centred = cx - cx.mean(-2, keepdim=True)
+    return cx, cx.square(), 0.5 * torch.log(centred.square().sum(-2) / (cx.shape[-2] - 1))
+
+
+def _univariate_mi(
+    cx: Tensor, y_oh: Tensor, fixed: tuple[Tensor, Tensor, Tensor] | None = None
+) -> Tensor:
     """Model-form MI of every column of copula-normalised ``cx [..., n, F]``, each on its own,
     with one-hot ``y_oh [..., n, C]`` -> ``[..., F]`` bits; `_continuous_mi` with d = 1 for F
     variables at once (the columns ride along as a batch dimension)."""
+    cx, square, half_logvar = _univariate_label_free(cx) if fixed is None else fixed
     counts = y_oh.sum(-2).unsqueeze(-2)  # [..., 1, C]
     s1 = (y_oh.mT @ cx).mT.unsqueeze(-1)  # [..., F, C, 1]
-    s2 = (y_oh.mT @ cx.square()).mT[..., None, None]  # [..., F, C, 1, 1]
-    centred = cx - cx.mean(-2, keepdim=True)
-    half_logvar = 0.5 * torch.log(centred.square().sum(-2) / (cx.shape[-2] - 1))
+    s2 = (y_oh.mT @ square).mT[..., None, None]  # [..., F, C, 1, 1]
     return _model_cd_bits(half_logvar, counts, s1, s2)
 
 
-def _all_mi(cont: list[Tensor], cat: list[Tensor], y_oh: Tensor, copula: bool) -> Tensor:
+def _all_mi(
+    cont: list[Tensor],
+    cat: list[Tensor],
+    y_oh: Tensor,
+    copula: bool,
+    fixed: dict[int | str, tuple[Tensor, ...]] | None = None,
+) -> Tensor:
     """MI of every variable with labels ``y_oh [B, n, C]`` -> ``[B, T]`` bits.
 
     `cont` holds ``[B or 1, n, d]`` values (copula-normalised here when `copula`), `cat` holds
-    one-hot ``[B or 1, n, L]`` codes. Univariate variables are computed together.
+    one-hot ``[B or 1, n, L]`` codes. Univariate variables are computed together. `fixed`
+    (from `_all_label_free`, for already normalised `cont`) holds the label-free terms, which
+    a permutation null would otherwise recompute for every chunk of permutations.
     """
+    fixed = fixed or {}
     out: list[Tensor | None] = [None] * (len(cont) + len(cat))
     single = [j for j, x in enumerate(cont) if x.shape[-1] == 1]
     if single:
-        xs = torch.cat(torch.broadcast_tensors(*[cont[j] for j in single]), dim=-1)
-        mi = _univariate_mi(info.copnorm(xs) if copula else xs, y_oh)
+        if "single" in fixed:
+            mi = _univariate_mi(fixed["single"][0], y_oh, fixed["single"])
+        else:
+            xs = torch.cat(torch.broadcast_tensors(*[cont[j] for j in single]), dim=-1)
+            mi = _univariate_mi(info.copnorm(xs) if copula else xs, y_oh)
         for col, j in enumerate(single):
             out[j] = mi[..., col]
     for j, x in enumerate(cont):
         if x.shape[-1] > 1:
-            out[j] = _continuous_mi(info.copnorm(x) if copula else x, y_oh)
+            out[j] = _continuous_mi(info.copnorm(x) if copula else x, y_oh, fixed.get(j))
     for i, x_oh in enumerate(cat):
         out[len(cont) + i] = _discrete_mi(x_oh, y_oh)
     return torch.stack(torch.broadcast_tensors(*out), dim=-1)
+
+
+def _all_label_free(cont: list[Tensor]) -> dict[int | str, tuple[Tensor, ...]]:
+    """`_all_mi`'s label-free terms of copula-normalised `cont`."""
+    fixed: dict[int | str, tuple[Tensor, ...]] = {}
+    single = [x for x in cont if x.shape[-1] == 1]
+    if single:
+        fixed["single"] = _univariate_label_free(torch.cat(torch.broadcast_tensors(*single), -1))
+    for j, x in enumerate(cont):
+        if x.shape[-1] > 1:
+            fixed[j] = _label_free(x)
+    return fixed
 
 
 def decision_information(
@@ -259,14 +297,15 @@ def decision_information(
 
     y_oh = torch.nn.functional.one_hot(y, n_used).to(_F64).unsqueeze(0)
     cont_norm = [info.copnorm(x) for x in cont]  # once; permuting y leaves these unchanged
-    mi = _all_mi(cont_norm, cat, y_oh, copula=False)[0]
+    fixed = _all_label_free(cont_norm)
+    mi = _all_mi(cont_norm, cat, y_oh, copula=False, fixed=fixed)[0]
 
     null = torch.empty(n_perm, len(names), dtype=_F64, device=device)
     chunk = max(1, min(chunk, _NULL_CHUNK_ELEMENTS // (n * n_used)))
     for start in range(0, n_perm, chunk):
         c = min(chunk, n_perm - start)
         perms = stats.permutation_indices(n, c, seed, device=device, start=start)
-        null[start : start + c] = _all_mi(cont_norm, cat, y_oh[0][perms], copula=False)
+        null[start : start + c] = _all_mi(cont_norm, cat, y_oh[0][perms], False, fixed)
         if on_progress is not None:
             on_progress(c)
 
