@@ -10,6 +10,25 @@ import pandas as pd
 from reportgen.findings import Findings
 from reportgen.inputs.study_data import StudyData, stimulus_image
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); text cells from the data that do are written with a leading apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells cannot run as spreadsheet formulas: those that begin
+    with ``= + - @``, a tab or a carriage return get a leading ``'``. Numbers (a negative
+    value included) stay numbers; results.json keeps every exact value."""
+    out = frame.copy()
+    for col in out.columns:
+        if not (out[col].dtype == object or pd.api.types.is_string_dtype(out[col])):
+            continue
+        out[col] = out[col].map(
+            lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
+        )
+    return out
+
+
 # One CSV per list of Findings records; the columns are the dataclass fields.
 TABLES = (
     "drivers",
@@ -32,7 +51,7 @@ def write_results(findings: Findings, out_dir: Path, log_lines: list[str]) -> No
         records = getattr(findings, name)
         cls_fields = [f.name for f in dataclasses.fields(_record_type(name))]
         frame = pd.DataFrame([dataclasses.asdict(r) for r in records], columns=cls_fields)
-        frame.to_csv(tables / f"{name}.csv", index=False)
+        neutralise_formulas(frame).to_csv(tables / f"{name}.csv", index=False)
     lines = list(log_lines)
     lines.append(
         "timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in findings.run.timings_s.items())
