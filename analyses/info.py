@@ -361,39 +361,25 @@ def _copnorm64(x: Tensor, seed: int | None, name: str = "x") -> Tensor:
     return torch.empty(order.shape, dtype=_F64, device=xt.device).scatter_(-1, order, grid).mT
 
 
-def _sort_within_classes(
-    vt: Tensor, yt: Tensor, order: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+def _sort_within_classes(vt: Tensor, yt: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
     """Order ``[..., d, n]`` sorting each row of ``vt`` by (class, value), and the class labels
-    in that order; ``yt`` is ``[..., 1, n]`` or ``[..., d, n]``.
-
-    `order` sorts each row by value (broadcastable to ``vt``); without it, ties among values
-    fall in whatever order ``torch.sort`` leaves them (callers that need the tie-key order
-    pass it from ``_rank_order``).
-    """
-    if order is None:
-        order = torch.sort(vt, dim=-1).indices
+    in that order; ``yt`` is ``[..., 1, n]`` or ``[..., d, n]``. `order` (from `_rank_order`,
+    broadcastable to ``vt``) sorts each row by value, ties by key."""
     order = order.expand_as(vt)
     y_by_value = yt.expand_as(vt).gather(-1, order)
     by_class = y_by_value.argsort(dim=-1, stable=True)
     return order.gather(-1, by_class), y_by_value.gather(-1, by_class)
 
 
-def _copnorm_within64(
-    x: Tensor, y: Tensor, n_classes: int, seed: int | None, order: Tensor | None = None
-) -> Tensor:
+def _copnorm_within64(x: Tensor, y: Tensor, n_classes: int, seed: int | None) -> Tensor:
     """Copula-normalise ``x [..., n, d]`` separately within each class of ``y [..., n]``.
 
     Sorting by value (ties by key) and then stably by class gives every sample its rank inside
     its class; all columns, classes and batch entries are handled in one pass. Float64 result.
-    `order` is ``_rank_order`` of ``x`` (as ``[..., d, n]``, broadcastable) when the caller
-    already has it, e.g. one order for many relabellings of the same ``x``.
     """
     xt = _samples_last(x, "x")
     n = xt.shape[-1]
-    if order is None:
-        order = _rank_order(xt, seed)
-    order, cls = _sort_within_classes(xt, y.unsqueeze(-2), order)
+    order, cls = _sort_within_classes(xt, y.unsqueeze(-2), _rank_order(xt, seed))
     counts = _class_counts(y, n_classes).unsqueeze(-2)  # [..., 1, K]
     starts = counts.cumsum(-1) - counts
     counts, starts = counts.expand(*cls.shape[:-1], -1), starts.expand(*cls.shape[:-1], -1)
@@ -903,14 +889,6 @@ def _rescale_sorted(vs: Tensor, cls: Tensor, counts: Tensor) -> Tensor:
     return copula * scale.gather(-1, cls) + med.gather(-1, cls)
 
 
-def _class_value_order(xt: Tensor, yb: Tensor, order: Tensor) -> Tensor:
-    """Indices ``[..., d, n]`` sorting each row of ``xt`` by (class of ``yb [..., n]``, value);
-    `order` sorts the rows by value, ties by key (broadcastable)."""
-    order = order.expand_as(xt)
-    y_by_value = yb.unsqueeze(-2).expand_as(xt).gather(-1, order)
-    return order.gather(-1, y_by_value.argsort(dim=-1, stable=True))
-
-
 def _classes_of_positions(counts: Tensor, n: int) -> Tensor:
     """Class ``[..., 1, n]`` of every position of a (class, value) ordering of n samples, from
     the class sizes ``counts [..., 1, K]`` (int64)."""
@@ -951,7 +929,7 @@ def _scaled_mixture_mi(x64: Tensor, yb: Tensor, n_classes: int, order: Tensor) -
     """
     xt = x64.mT
     counts = _class_counts(yb, n_classes).long().unsqueeze(-2)  # [..., 1, K]
-    by_class = _class_value_order(xt, yb, order)
+    by_class = _sort_within_classes(xt, yb.unsqueeze(-2), order)[0]
     return _mixture_mi_sorted(xt, by_class, _class_rows(yb, n_classes), counts, n_classes)
 
 
@@ -1025,7 +1003,8 @@ def gcmi_mixture_cd_subsamples(x: Tensor, y: Tensor, n_classes: int, keep: Tenso
     if bool((sizes != m).any()):
         raise ValueError("every subsample must keep the same number of samples")
     xt = x64.mT.contiguous()
-    by_class = _class_value_order(xt, yb, _rank_order(_samples_last(_samples(x, "x"), "x"), None))
+    order = _rank_order(_samples_last(_samples(x, "x"), "x"), None)
+    by_class = _sort_within_classes(xt, yb.unsqueeze(-2), order)[0]
     # Largest temporaries per subsample: a few [d, n] masks, indices and values (and the
     # per-sample outer products of _class_moments when class sizes differ between subsamples).
     step = max(1, _MIXTURE_CHUNK_ELEMENTS // max(1, 4 * d * n, m * d * d))
