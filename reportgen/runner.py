@@ -1,14 +1,18 @@
 """One run end to end: config -> StudyData -> Findings -> outputs, report and history row.
 
-Everything is written into a staging folder that replaces `--out` only when complete, and
-the history row is recorded last inside it, so a failed run leaves no half-written report
-and no history row.
+Everything is written into a staging folder that replaces `--out` only when complete; the
+history row is recorded after the new report is in place, and if that fails the previous
+report is put back, so a failed run leaves no half-written report and no history row.
+`--out` must be new, empty or an earlier run's folder (`outputs.staging.check_out_dir`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from reportgen.findings import Findings
 from reportgen.findings.build import analyse
 from reportgen.inputs.study_data import ProgressFn, load_study_data
 from reportgen.outputs.results import write_example_images, write_results
-from reportgen.outputs.staging import staged_folder
+from reportgen.outputs.staging import check_out_dir, staged_output
 from reportgen.report.render import ReportPaths
 from reportgen.resources import resource_dir
 
@@ -53,12 +57,13 @@ def run_study(
 
     if not config.resolved:
         config = config.with_overrides()
-    out_dir = Path(out_dir).resolve()
     lang = config.report.language
-    db = history_db or config.report.history_db or default_db_path()
+    db = Path(history_db or config.report.history_db or default_db_path()).resolve()
+    out_dir = check_out_dir(out_dir, inputs=[*config_inputs(config), db])
     log = [f"config: {config.path}", f"output: {out_dir}"]
     t0 = time.perf_counter()
-    with staged_folder(out_dir) as stage:
+    with writing_to(out_dir), staged_output(out_dir) as staged:
+        stage = staged.stage
         data = load_study_data(config, progress=progress)
         findings = analyse(data, config, progress=progress)
         write_example_images(data, findings, stage)
@@ -75,9 +80,51 @@ def run_study(
             pdf, html = out_dir / paths.pdf.name, out_dir / paths.html.name
         log.append(f"total: {time.perf_counter() - t0:.1f} s")
         write_results(findings, stage, log)
-        if render:
+        staged.publish()
+        if render:  # after the swap: a row never points at a report that is not in place
             record_run(db, findings)
     return RunResult(out_dir, findings, pdf, html, db if render else None)
+
+
+def config_inputs(config: Config) -> list[Path]:
+    """Every file and folder the run reads: `--out` may hold none of them."""
+    paths = [config.path, config.stimuli.table, config.stimuli.images]
+    if config.humans is not None:
+        paths.append(config.humans.responses)
+    if config.decisions is not None:
+        paths.extend(config.decisions.models)
+    if config.model is not None:
+        paths.append(config.model.weights)
+        if ".py:" in config.model.arch:
+            paths.append(Path(config.model.arch.rpartition(":")[0]))
+    return [Path(p) for p in paths if p is not None]
+
+
+@contextmanager
+def writing_to(out_dir: Path) -> Iterator[None]:
+    """Turn a failure to write the output (disk full, no permission, read-only file system)
+    into one line naming the folder and what to do."""
+    try:
+        yield
+    except OSError as err:
+        why = _WRITE_ERRORS.get(err.errno or 0)
+        if why is None:
+            raise
+        where = Path(err.filename) if err.filename else out_dir
+        if err.errno in (errno.EACCES, errno.EPERM) and not where.is_relative_to(out_dir.parent):
+            raise ReportgenError(f"cannot open {where}: {why.split(' (')[0]}") from None
+        raise ReportgenError(
+            f"cannot write the report to {out_dir}: {where}: {why}; nothing was changed there"
+        ) from None
+
+
+_WRITE_ERRORS = {
+    errno.ENOSPC: "the disk is full (free some space or choose another --out)",
+    errno.EDQUOT: "the disk quota is used up (free some space or choose another --out)",
+    errno.EACCES: "permission denied (choose a folder you can write to)",
+    errno.EPERM: "operation not permitted (choose a folder you can write to)",
+    errno.EROFS: "the file system is read-only (choose another --out)",
+}
 
 
 def demo_config_path(name: str) -> Path:

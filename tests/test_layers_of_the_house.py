@@ -20,7 +20,13 @@ LAYERS: list[set[str]] = [
     {"reportgen.demo"},
     {"reportgen.inputs"},
     {"reportgen.config"},
-    {"reportgen.errors", "reportgen.caveats", "reportgen.resources", "reportgen"},
+    {
+        "reportgen.errors",
+        "reportgen.caveats",
+        "reportgen.resources",
+        "reportgen.files",
+        "reportgen",
+    },
     {"analyses"},
 ]
 #: The bottom of reportgen: small modules every room uses, which may use each other.

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from reportgen.cli.app import app
-from reportgen.cli.terminal import Device, Lang, cli_errors, console, progress_bars
+from reportgen.cli.terminal import (
+    Device,
+    Lang,
+    cleanup_on_terminate,
+    cli_errors,
+    console,
+    progress_bars,
+)
 
 
 def _run(
@@ -22,7 +29,7 @@ def _run(
     from reportgen.config import load_config
     from reportgen.runner import run_study
 
-    with cli_errors():
+    with cleanup_on_terminate(), cli_errors():
         config = load_config(config_path).with_overrides(
             seed=seed,
             device=device.value if device else None,

@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
-#: Exit status of a bug in reportgen (BSD sysexits' EX_SOFTWARE), apart from a user's mistake (2).
-INTERNAL_ERROR_EXIT = 70
+#: Exit status of a bug in reportgen; a user's mistake is 2.
+INTERNAL_ERROR_EXIT = 1
 
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Turn a user mistake into one red line per problem and exit status 2, and any other
     exception (a bug in reportgen, never the user's data) into one line saying so, with the
-    traceback written to a log file, and exit status 70."""
+    traceback written to a log file, and exit status 1."""
     try:
         yield
     except ReportgenError as err:
@@ -73,6 +73,27 @@ def _write_crash_log(err: BaseException) -> Path | None:
     except OSError:
         return None
     return Path(name)
+
+
+@contextmanager
+def cleanup_on_terminate() -> Iterator[None]:
+    """Make SIGTERM (`kill`, a job scheduler's stop) unwind like Ctrl-C, so the staging
+    folder is removed and the previous report stays; exit status 143 (128 + SIGTERM)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Lang(StrEnum):

@@ -1,7 +1,8 @@
 """Findings → `report.html` and `report.pdf` (Jinja2 → HTML → WeasyPrint).
 
-The PDF renderer may only read the run's own output folder: the stylesheet and the Japanese
-font are copied into `<out>/assets/` and the figures live in `<out>/figures/`, so the URL
+The PDF renderer may only read the run's own output folder: the stylesheet (and the Japanese
+font, when the report has Japanese text) is copied into `<out>/assets/` and the figures live
+in `<out>/figures/`, so the URL
 fetcher refuses everything else (network, `file://` outside the folder, `data:`). Both files
 are written to temporary names and renamed only after the PDF is complete, so an interrupted
 render leaves no partial report.
@@ -10,9 +11,8 @@ render leaves no partial report.
 from __future__ import annotations
 
 import mimetypes
-import os
+import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 
 from reportgen.errors import ReportgenError
+from reportgen.files import atomic_file
 from reportgen.findings import Findings
 from reportgen.findings.evidence import driver_evidence
 from reportgen.findings.headline import HistoryRow
@@ -96,15 +97,25 @@ class OutputFolderFetcher:
         return self.fetch(url)
 
 
-def _copy_assets(out_dir: Path) -> Path:
+def _copy_assets(out_dir: Path, *, font: bool) -> Path:
     assets = out_dir / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     for name in ASSET_FILES:
         shutil.copyfile(TEMPLATE_DIR / name, assets / name)
-    font = assets / FONT_NAME
-    if not font.exists():
-        shutil.copyfile(font_path(), font)
+    if font and not (assets / FONT_NAME).exists():
+        shutil.copyfile(font_path(), assets / FONT_NAME)
     return assets
+
+
+# Scripts DejaVu Sans lacks and IPAexGothic has: kana, CJK ideographs and punctuation,
+# full-width forms. An English report with such text (a class named in Japanese) embeds the
+# 6 MB font; any other English report does without it.
+_CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def needs_japanese_font(lang: str, html: str) -> bool:
+    """True when the report is in Japanese or its text has characters only that font has."""
+    return lang == "ja" or _CJK.search(html) is not None
 
 
 def example_pictures(findings: Findings, out_dir: Path) -> dict[str, int]:
@@ -168,18 +179,6 @@ def _table_context(findings: Findings) -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: Path, write: Any) -> Path:
-    """Call `write(tmp_path)` on a temporary file beside `path`; the caller renames it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
 def render_report(
     findings: Findings,
     out_dir: Path,
@@ -217,9 +216,8 @@ def render_report(
     pictures = example_pictures(findings, out_dir)
     narrative = build_narrative(findings, strings, recs, history, pictures)
     figures = make_figures(findings, strings, figures_dir, history)
-    _copy_assets(out_dir)
     env = make_environment(fmt)
-    html = env.get_template("report.html").render(
+    context = dict(
         f=findings,
         n=narrative,
         t=strings,
@@ -229,15 +227,17 @@ def render_report(
         **_table_context(findings),
         history=[h for h in history if h.study == findings.study.name],
     )
+    template = env.get_template("report.html")
+    html = template.render(**context, embed_font=None)
+    font = needs_japanese_font(lang, html)
+    if font:
+        html = template.render(**context, embed_font=FONT_NAME)
+    _copy_assets(out_dir, font=font)
     html_path, pdf_path = out_dir / "report.html", out_dir / "report.pdf"
-    html_tmp = _write_atomic(html_path, lambda p: p.write_text(html, encoding="utf-8"))
-    try:
+    # The PDF goes into place first and the HTML after it, and neither if the PDF fails.
+    with atomic_file(html_path) as html_tmp, atomic_file(pdf_path) as pdf_tmp:
+        html_tmp.write_text(html, encoding="utf-8")
         fetcher = OutputFolderFetcher(out_dir)
         document = HTML(string=html, base_url=out_dir.as_uri() + "/", url_fetcher=fetcher)
-        pdf_tmp = _write_atomic(pdf_path, lambda p: document.write_pdf(target=str(p)))
-    except BaseException:
-        html_tmp.unlink(missing_ok=True)
-        raise
-    os.replace(pdf_tmp, pdf_path)
-    os.replace(html_tmp, html_path)
+        document.write_pdf(target=str(pdf_tmp))
     return ReportPaths(html=html_path, pdf=pdf_path, figures=figures)
