@@ -60,6 +60,33 @@ DEVICES = ("auto", "cpu", "cuda")
 REDUCTIONS = ("gap",)
 PROJECTIONS = ("none", "pca", "random")
 
+#: Bounds of the Monte Carlo settings: past these, more work buys no visible precision (a
+#: p-value resolves to 1/(permutations + 1)) and costs hours; 10**12 would not even fit the
+#: null's one float per permutation and test in memory (8 TB).
+MAX_PERMUTATIONS = 100_000
+MAX_BOOTSTRAP = 10_000
+MAX_SEED = 2**63 - 1  # torch.Generator takes 64-bit seeds
+
+#: Settings of the built-in generators: name -> key -> (default, minimum, maximum). A whole
+#: number default means the setting must be a whole number; a float one, any number in range.
+GENERATOR_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
+    "parts": {
+        # stimuli per condition
+        "standard": (480, 0, 50_000),
+        "cue_conflict": (960, 0, 50_000),
+        "shape_morph": (224, 0, 50_000),
+        "texture_morph": (224, 0, 50_000),
+        "n_types": (8, 2, 8),  # part types (classes)
+        "size": (64, 16, 512),  # image side, pixels
+        "seed": (1, 0, 2**32),
+        "shape_jitter": (0.5, 0.0, 10.0),
+        "texture_jitter": (0.2, 0.0, 10.0),
+        "morph_levels": (7, 2, 101),
+    }
+}
+#: Generated images are held in memory as uint8 RGB: at most this many bytes in all.
+MAX_GENERATED_BYTES = 4 * 2**30
+
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "report": ("title", "study", "period", "language", "history_db"),
     "model": (
@@ -108,8 +135,10 @@ class ModelConfig:
     """``[model]``: the classifier whose decisions and layers are analysed.
 
     ``arch`` is a torchvision classification architecture name (``"resnet18"``),
-    ``"torchscript"`` (``weights`` is then a TorchScript file) or ``"package.module:callable"``
-    (a function returning an ``nn.Module``; ``weights`` optional, a state dict when given).
+    ``"torchscript"`` (``weights`` is then a TorchScript file), ``"package.module:callable"``
+    or ``"/abs/path/file.py:callable"`` (a function returning an ``nn.Module``; ``weights``
+    optional, a state dict when given). Code named here runs: a file is resolved against the
+    config's folder, a module is looked up in the config's folder before installed packages.
     """
 
     arch: str
@@ -122,6 +151,7 @@ class ModelConfig:
     projection: Literal["none", "pca", "random"] = "none"
     projection_dim: int | None = None  # size after projection; required unless "none"
     name: str = ""  # the model's id in the report; default: the weights file's name
+    code_dir: Path | None = None  # where 'package.module:callable' is looked up first
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +199,11 @@ class DecisionsConfig:
 class AnalysisConfig:
     """``[analysis]``: statistics settings."""
 
-    permutations: int = 1000  # permutations per test (max-statistic null); at least 100
+    permutations: int = 1000  # per test (max-statistic null); 100 to MAX_PERMUTATIONS
     alpha: float = 0.05  # family-wise error rate, 0 < alpha < 0.5
     device: str = "auto"  # "auto", "cpu" or "cuda" as read; "cpu"/"cuda:N" once resolved
     seed: int = 0
-    bootstrap: int = 200  # bootstrap resamples for intervals; 0 turns intervals off
+    bootstrap: int = 200  # resamples for intervals, 0 (off) or 50 to MAX_BOOTSTRAP
     layer_pcs: int = 4  # principal components per layer in multivariate layer analyses
     # Conditions whose stimuli the information analyses (drivers, layers) use; None = all.
     # Use the conditions where the factor groups vary independently (e.g. cue-conflict):
@@ -242,8 +272,10 @@ class Config:
         Resolving a resolved config without overrides returns an equal config.
         """
         problems = []
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            problems.append(f"--seed: must be a whole number of at least 0, got {seed!r}")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+        ):
+            problems.append(f"--seed: must be a whole number from 0 to 2**63 - 1, got {seed!r}")
         if language is not None and language not in LANGUAGES:
             problems.append(f"--lang: must be one of {', '.join(LANGUAGES)}, got {language!r}")
         if problems:
@@ -606,6 +638,8 @@ def _read_report(r: _Reader, raw: dict[str, Any]) -> ReportConfig | None:
 
 
 _CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+# 'path/to/file.py:callable': any path ending in .py, then the callable's name.
+_FILE_CALLABLE = re.compile(r"(?P<file>.+\.py):(?P<attr>[A-Za-z_]\w*)")
 
 
 def _torchvision_archs() -> list[str]:
@@ -623,10 +657,18 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
     if isinstance(arch, str):
         if arch == "torchscript":
             route = "torchscript"
+        elif (m := _FILE_CALLABLE.fullmatch(arch)) is not None:
+            # Code named by the config is looked up next to the config, never in the folder
+            # the command happens to run from.
+            route = "callable"
+            arch = f"{r.resolve(m['file'], 'model.arch', 'file')}:{m['attr']}"
         elif ":" in arch:
             route = "callable"
             if not _CALLABLE.fullmatch(arch):
-                r.problem("model.arch", f"expected 'package.module:function', got {arch!r}")
+                r.problem(
+                    "model.arch",
+                    f"expected 'package.module:function' or 'file.py:function', got {arch!r}",
+                )
         else:
             route = "torchvision"
             names = _torchvision_archs()
@@ -676,7 +718,39 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
         projection=projection,
         projection_dim=projection_dim,
         name=r.text(sec, "model", "name", default=""),
+        code_dir=r.base.resolve(),
     )
+
+
+def _read_generator_params(r: _Reader, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The generator's settings, each checked against `GENERATOR_PARAMS` like any config field."""
+    spec = GENERATOR_PARAMS[name]
+    out: dict[str, Any] = {}
+    for key in params:
+        if key not in spec:
+            r.problem(f"stimuli.params.{key}", f"unknown setting{_suggest(key, list(spec))}")
+    for key, (default, low, high) in spec.items():
+        if isinstance(default, int):
+            out[key] = r.integer(params, "stimuli.params", key, default, int(low), int(high))
+        else:
+            out[key] = r.get(params, "stimuli.params", key, _number_in(low, high), default)
+    conditions = ("standard", "cue_conflict", "shape_morph", "texture_morph")
+    counts, size = sum(out[k] for k in conditions), out["size"]
+    if counts * size * size * 3 > MAX_GENERATED_BYTES:
+        r.problem(
+            "stimuli.params",
+            f"{counts:,} images of {size}x{size} pixels need {counts * size * size * 3 / 2**30:.1f}"
+            f" GiB of memory; at most {MAX_GENERATED_BYTES / 2**30:.0f} GiB: fewer or smaller ones",
+        )
+    return out
+
+
+def _number_in(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and low <= v <= high
+        return None if ok else f"must be a number from {low:g} to {high:g}"
+
+    return check
 
 
 def _read_classes(r: _Reader, sec: dict[str, Any]) -> tuple[str, ...] | None:
@@ -726,7 +800,7 @@ def _read_stimuli(r: _Reader, raw: dict[str, Any], *, needs_images: bool) -> Sti
                 "give either stimuli.table (and images) or stimuli.generator, not both",
             )
         if name is not None:
-            generator = GeneratorConfig(name=name, params=dict(params))
+            generator = GeneratorConfig(name=name, params=_read_generator_params(r, name, params))
         table = images = None
     else:
         if "params" in sec:
@@ -800,13 +874,29 @@ def _read_analysis(r: _Reader, raw: dict[str, Any]) -> AnalysisConfig | None:
         return None
 
     def bootstrap_rule(v: int) -> str | None:
+        if v > MAX_BOOTSTRAP:
+            return (
+                f"must be at most {MAX_BOOTSTRAP:,}, got {v:,}: interval ends move by less than "
+                "their Monte Carlo error beyond that, and each resample costs a full analysis"
+            )
         return None if v == 0 or v >= 50 else "must be 0 (no intervals) or at least 50"
 
+    def permutations_rule(v: int) -> str | None:
+        if v > MAX_PERMUTATIONS:
+            return (
+                f"must be at most {MAX_PERMUTATIONS:,}, got {v:,}: that many already resolve "
+                f"p-values to {1 / (MAX_PERMUTATIONS + 1):.0e}, and each permutation costs "
+                "about one full test (hours at that count on a large study)"
+            )
+        return None
+
     return AnalysisConfig(
-        permutations=r.integer(sec, "analysis", "permutations", 1000, minimum=100),
+        permutations=r.integer(
+            sec, "analysis", "permutations", 1000, minimum=100, extra=permutations_rule
+        ),
         alpha=float(r.get(sec, "analysis", "alpha", alpha_check, 0.05)),
         device=r.choice(sec, "analysis", "device", DEVICES, "auto", aliases={"gpu": "cuda"}),
-        seed=r.integer(sec, "analysis", "seed", 0, minimum=0),
+        seed=r.integer(sec, "analysis", "seed", 0, minimum=0, maximum=MAX_SEED),
         bootstrap=r.integer(sec, "analysis", "bootstrap", 200, minimum=0, extra=bootstrap_rule),
         layer_pcs=r.integer(sec, "analysis", "layer_pcs", 4, minimum=1, maximum=256),
         conditions=r.text_list(sec, "analysis", "conditions"),

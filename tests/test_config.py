@@ -108,12 +108,54 @@ def test_decision_only_config_has_no_model_and_needs_no_images(tmp_path: Path) -
 def test_generator_stimuli_pass_their_params_through(tmp_path: Path) -> None:
     text = GOOD.replace(
         'table = "data/stimuli.csv"\nimages = "data/images"',
-        'generator = "parts"\n\n[stimuli.params]\nn_per_type = 64\nsize = 96',
+        'generator = "parts"\n\n[stimuli.params]\nstandard = 64\nsize = 96',
     )
     cfg = load_config(_config(tmp_path, text))
     assert cfg.stimuli.generator is not None and cfg.stimuli.table is None
     assert cfg.stimuli.generator.name == "parts"
-    assert dict(cfg.stimuli.generator.params) == {"n_per_type": 64, "size": 96}
+    params = dict(cfg.stimuli.generator.params)
+    assert params["standard"] == 64 and params["size"] == 96 and params["n_types"] == 8
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ('size = "big"', "stimuli.params.size: must be a whole number"),
+        ("standard = [1, 2]", "stimuli.params.standard: must be a whole number"),
+        ('shape_jitter = "x"', "stimuli.params.shape_jitter: must be a number from 0 to 10"),
+        ("texture_jitter = nan", "stimuli.params.texture_jitter: must be a number"),
+        ("n_per_type = 64", "stimuli.params.n_per_type: unknown setting"),
+        ("standard = 40000\ncue_conflict = 40000\nsize = 512", "GiB of memory"),
+    ],
+)
+def test_generator_settings_of_the_wrong_type_are_named(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    text = GOOD.replace(
+        'table = "data/stimuli.csv"\nimages = "data/images"',
+        f'generator = "parts"\n\n[stimuli.params]\n{setting}',
+    )
+    with pytest.raises(ReportgenError) as err:
+        load_config(_config(tmp_path, text))
+    assert any(named in p for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("permutations = 1000000000000", "at most 100,000"),
+        ("bootstrap = 1000000000000", "at most 10,000"),
+        ("seed = 18446744073709551616", "at most"),
+    ],
+)
+def test_monte_carlo_settings_have_bounds_that_say_why(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    # GOOD ends in its [analysis] table; its own permutations and seed make way.
+    text = GOOD.replace("permutations = 200\n", "").replace("seed = 7\n", "") + setting + "\n"
+    with pytest.raises(ReportgenError) as err:
+        load_config(_config(tmp_path, text))
+    assert any(named in p for p in err.value.problems), err.value.problems
 
 
 def _swap(old: str, new: str):
@@ -144,7 +186,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         _swap("seed = 7", "seed = 1.5"),
-        "analysis.seed: must be a whole number at least 0, got 1.5",
+        "analysis.seed: must be a whole number at least 0 and at most 9223372036854775807, got 1.5",
         id="seed",
     ),
     pytest.param(
@@ -481,7 +523,7 @@ def test_a_bug_is_reported_as_an_internal_error_with_a_log_not_as_bad_data(
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     result = runner.invoke(app, ["run", str(_config(tmp_path, GOOD)), "--device", "cpu"])
-    assert result.exit_code == 70, result.output
+    assert result.exit_code == 1, result.output
     assert "internal error" in result.output and "not a problem with your data" in result.output
     assert "Traceback" not in result.output
     (log,) = tmp_path.glob("reportgen-internal-error-*.log")

@@ -12,23 +12,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from reportgen.config import GENERATOR_PARAMS
 from reportgen.errors import ReportgenError
 
-# Default design of the parts demo: cue-conflict stimuli, where shape and texture vary
-# independently, carry the information analyses (enough per class for the 14-dimensional
-# shape group, methods.md 4.2); standard stimuli measure accuracy; morphs give the curves.
-PARTS_DEFAULTS: dict[str, Any] = {
-    "standard": 480,
-    "cue_conflict": 960,
-    "shape_morph": 224,
-    "texture_morph": 224,
-    "n_types": 8,
-    "size": 64,
-    "seed": 1,
-    "shape_jitter": 0.5,
-    "texture_jitter": 0.2,
-    "morph_levels": 7,
-}
+# Default design of the parts demo (the defaults of `config.GENERATOR_PARAMS`): cue-conflict
+# stimuli, where shape and texture vary independently, carry the information analyses (enough
+# per class for the 14-dimensional shape group, methods.md 4.2); standard stimuli measure
+# accuracy; morphs give the curves.
+PARTS_DEFAULTS: dict[str, Any] = {k: v[0] for k, v in GENERATOR_PARAMS["parts"].items()}
 _CONDITIONS = {
     "standard": "standard",
     "cue_conflict": "cue-conflict",

@@ -71,6 +71,7 @@ def load_model(
     num_classes: int,
     *,
     trust_checkpoint: bool = False,
+    code_dir: Path | None = None,
 ) -> nn.Module:
     """Build or load a classifier and return it on the CPU in eval mode.
 
@@ -87,6 +88,9 @@ def load_model(
         Number of classes the study expects; checked against the final layer.
     trust_checkpoint : bool
         Allow full unpickling (``weights_only=False``), which can run code stored in the file.
+    code_dir : Path or None
+        Where a ``module:callable`` is looked up before installed packages (the config's
+        folder); a relative ``file.py`` is resolved against it too.
 
     Returns
     -------
@@ -108,7 +112,7 @@ def load_model(
         return model.eval()
 
     if ":" in arch:
-        model = _build_from_callable(arch, num_classes)
+        model = _build_from_callable(arch, num_classes, code_dir)
         source = f"the model built by '{arch}'"
     else:
         model = _build_torchvision(arch, num_classes)
@@ -141,13 +145,13 @@ def _build_torchvision(arch: str, num_classes: int) -> nn.Module:
         ) from None
 
 
-def _build_from_callable(arch: str, num_classes: int) -> nn.Module:
+def _build_from_callable(arch: str, num_classes: int, code_dir: Path | None) -> nn.Module:
     target, _, attr = arch.rpartition(":")
     if not target or not attr:
         raise ReportgenError(
             f"model.arch: '{arch}' should read 'package.module:callable' or 'file.py:callable'"
         )
-    module = _import_target(target, arch)
+    module = _import_target(target, arch, code_dir)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -161,6 +165,8 @@ def _build_from_callable(arch: str, num_classes: int) -> nn.Module:
     kwargs = {"num_classes": num_classes} if _accepts_num_classes(obj) else {}
     try:
         model = obj(**kwargs)
+    except SystemExit as err:
+        raise _exited(arch, err) from None
     except Exception as err:  # user code: report what it raised, without our traceback
         raise ReportgenError(
             f"model.arch: calling '{arch}' failed: {type(err).__name__}: {err}"
@@ -172,37 +178,52 @@ def _build_from_callable(arch: str, num_classes: int) -> nn.Module:
     return model
 
 
-def _import_target(target: str, arch: str) -> Any:
+def _exited(arch: str, err: SystemExit) -> ReportgenError:
+    return ReportgenError(
+        f"model.arch: '{arch}' ended the process (SystemExit {err.code!r}) instead of "
+        "returning a torch nn.Module; name a function that builds the model"
+    )
+
+
+def _import_target(target: str, arch: str, code_dir: Path | None) -> Any:
     as_file = target.endswith(".py") or "/" in target or "\\" in target
-    try:
-        if not as_file:
-            return importlib.import_module(target)
-        path = Path(target).expanduser().resolve()
+    if as_file:
+        path = (Path(code_dir or ".") / Path(target).expanduser()).resolve()
         if not path.is_file():
             raise ReportgenError(f"model.arch: file '{target}' (from '{arch}') does not exist")
         # A name unique to this file, registered before execution so that classes defined in it
         # can be pickled and dataclasses resolve their module.
         name = "reportgen_user_model_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        search = path.parent  # so the file can import its sibling modules
+    else:
+        name, search = target, Path(code_dir) if code_dir is not None else None
+    if search is not None:
+        sys.path.insert(0, str(search))
+    try:
+        if not as_file:
+            return importlib.import_module(name)
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ReportgenError(f"model.arch: cannot import '{target}' as a Python file")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        sys.path.insert(0, str(path.parent))  # so the file can import its sibling modules
         try:
             spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(name, None)
             raise
-        finally:
-            sys.path.remove(str(path.parent))
         return module
     except ReportgenError:
         raise
+    except SystemExit as err:
+        raise _exited(arch, err) from None
     except Exception as err:  # ImportError, SyntaxError, or anything the module raised
         raise ReportgenError(
             f"model.arch: importing '{target}' (from '{arch}') failed: {type(err).__name__}: {err}"
         ) from None
+    finally:
+        if search is not None:
+            sys.path.remove(str(search))
 
 
 def _accepts_num_classes(fn: Any) -> bool:

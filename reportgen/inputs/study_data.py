@@ -146,6 +146,7 @@ def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> St
             mc.weights,
             mc.num_classes or len(classes),
             trust_checkpoint=mc.trust_checkpoint,
+            code_dir=mc.code_dir,
         )
         fingerprint = model_fingerprint(model)
         layers = resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
@@ -185,6 +186,8 @@ def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> St
         ids, matrix = decision_matrix(trials, stimset)
         trial_kinds = trials.kinds
         for i, obs in enumerate(ids):
+            if obs in inputs.left_out:  # too few usable answers: a caveat names them
+                continue
             if obs in observers:
                 raise ReportgenError(
                     f"observer id {obs!r} is used twice (the model and a responses file); "

@@ -312,3 +312,41 @@ def test_layer_typos_are_listed_each_with_suggestions() -> None:
     assert "'layr2'" in problems[0] and "layer2" in problems[0]
     assert "'avgpol'" in problems[1] and "avgpool" in problems[1]
     assert "'zzzz'" in problems[2] and "top-level modules are conv1" in problems[2]
+
+
+def test_code_named_by_a_config_is_found_next_to_the_config_not_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An `evil.py` where the command runs must not be the one imported."""
+    from reportgen.config import load_config
+
+    study, elsewhere = tmp_path / "study", tmp_path / "cwd"
+    study.mkdir()
+    elsewhere.mkdir()
+    body = "import torch.nn as nn\ndef build(num_classes):\n    return nn.Linear(3, {})\n"
+    (study / "net.py").write_text(body.format("num_classes"), encoding="utf-8")
+    (elsewhere / "net.py").write_text("raise SystemExit('the wrong file ran')\n", encoding="utf-8")
+    (study / "stimuli.csv").write_text("id,image,label,condition,f\n", encoding="utf-8")
+    (study / "study.toml").write_text(
+        '[report]\ntitle = "t"\n[model]\narch = "net.py:build"\nnum_classes = 2\n'
+        '[stimuli]\ntable = "stimuli.csv"\nimages = "."\n[factors]\ng = ["f"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(elsewhere)
+    mc = load_config(study / "study.toml").model
+    assert mc is not None and mc.arch == f"{study / 'net.py'}:build"
+    model = load_model(mc.arch, None, 2, code_dir=mc.code_dir)
+    assert isinstance(model, nn.Linear) and model.out_features == 2
+    # The module form looks in the config's folder first, too.
+    (study / "study_nets.py").write_text(body.format("num_classes"), encoding="utf-8")
+    (elsewhere / "study_nets.py").write_text("raise SystemExit(3)\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    assert isinstance(load_model("study_nets:build", None, 2, code_dir=study), nn.Linear)
+
+
+@pytest.mark.parametrize("arch", ["sys:exit", "exits:at_import"])
+def test_a_callable_that_ends_the_process_is_a_clear_error(tmp_path: Path, arch: str) -> None:
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n", encoding="utf-8")
+    target = arch if arch == "sys:exit" else f"{tmp_path / 'exits.py'}:at_import"
+    with pytest.raises(ReportgenError, match="ended the process"):
+        load_model(target, None, 2)
