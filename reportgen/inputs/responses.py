@@ -378,6 +378,7 @@ class StudyInputs:
     humans: Trials | None
     decisions: Trials | None  # decision-only studies: every model's logged decisions
     warnings: tuple[Caveat, ...] = ()  # not fatal: shown by `validate` and in the report
+    left_out: tuple[str, ...] = ()  # people with too few usable answers (`usable_answers`)
 
 
 def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> StudyInputs:
@@ -435,10 +436,35 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
             problems += err.problems
     if problems:
         raise ReportgenError(problems)
+    left_out: tuple[str, ...] = ()
+    if humans is not None:
+        ids, codes = decision_matrix(humans, stimset)
+        n_classes = len(stimset.classes)
+        left_out = tuple(
+            o for o, row in zip(ids, codes, strict=True) if not usable_answers(row, n_classes)
+        )
+        if left_out:
+            detail = {"observers": ", ".join(left_out), "count": len(left_out)}
+            warnings.append(
+                Caveat("observers_left_out", detail | {"minimum": min_answers(n_classes)})
+            )
     return StudyInputs(
         config=config,
         stimuli=stimset,
         humans=humans,
         decisions=decisions,
         warnings=tuple(warnings),
+        left_out=left_out,
     )
+
+
+def min_answers(n_classes: int) -> int:
+    """Fewest answers a person must give to be analysed: two per class, at least ten."""
+    return max(10, 2 * n_classes)
+
+
+def usable_answers(codes: Tensor, n_classes: int) -> bool:
+    """True when a person's answers (class codes, -1 for none) can be analysed: at least
+    `min_answers`, and not all the same class (such decisions carry no information)."""
+    given = codes[codes >= 0]
+    return given.numel() >= min_answers(n_classes) and bool((given != given[0]).any())
