@@ -96,7 +96,18 @@ def _detail_doc(row: HistoryRow) -> dict[str, Any]:
     }
 
 
-def _row_load(rec: sqlite3.Row) -> HistoryRow:
+def _row_load(rec: sqlite3.Row, db_path: Path) -> HistoryRow:
+    try:
+        return _row_from_record(rec)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError included
+        raise ReportgenError(
+            f"{db_path}: history row {rec['id']} is damaged ({type(err).__name__}: {err}); "
+            f"remove it (sqlite3 {db_path} 'DELETE FROM runs WHERE id = {rec['id']}') "
+            "or give another store with --db"
+        ) from None
+
+
+def _row_from_record(rec: sqlite3.Row) -> HistoryRow:
     doc = json.loads(rec["detail"])
     models = {
         m: ModelHeadline(
@@ -201,7 +212,7 @@ def previous_runs(db_path: Path, study_name: str) -> list[HistoryRow]:
         return []
     with connect(db_path) as con:
         recs = con.execute("SELECT * FROM runs WHERE study = ? ORDER BY id", (study_name,))
-        return [_row_load(r) for r in recs.fetchall()]
+        return [_row_load(r, db_path) for r in recs.fetchall()]
 
 
 def list_runs(db_path: Path) -> list[HistoryRow]:
@@ -209,4 +220,5 @@ def list_runs(db_path: Path) -> list[HistoryRow]:
     if not Path(db_path).exists():
         return []
     with connect(db_path) as con:
-        return [_row_load(r) for r in con.execute("SELECT * FROM runs ORDER BY id").fetchall()]
+        recs = con.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return [_row_load(r, db_path) for r in recs]
