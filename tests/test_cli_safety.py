@@ -15,6 +15,7 @@ import reportgen.outputs.history
 from reportgen.cli import app
 from reportgen.errors import ReportgenError
 from reportgen.outputs.history import list_runs
+from tests.bad_files import png_header
 
 CLASSES = ("a", "b", "c")
 
@@ -126,3 +127,121 @@ def test_a_rerun_replaces_its_own_folder_and_a_failed_history_row_restores_the_o
     assert json.loads((out / "results.json").read_text(encoding="utf-8"))["run"]["seed"] == 5
     assert len(list_runs(db)) == 2
     assert not (out / "assets" / "ipaexg.ttf").exists()  # an English report needs no CJK font
+
+
+MATH_NAME = r"$\frac{1}{$"
+
+
+def people_and_pictures(folder: Path) -> Path:
+    """`tiny_study` with a picture per stimulus and a panel of four: two who answered well
+    (one named like broken mathtext), one who answered a single trial and one whose answers
+    are all empty. The first standard picture is zero bytes, the second a decompression bomb."""
+    from PIL import Image
+
+    n = 60
+    config = tiny_study(
+        folder,
+        n=n,
+        extra='[humans]\nresponses = "people.csv"\n',
+    )
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('table = "stimuli.csv"', 'table = "stimuli.csv"\nimages = "img"')
+    )
+    table = pd.read_csv(folder / "stimuli.csv")
+    table["image"] = [f"{i}.png" for i in table["id"]]
+    table.to_csv(folder / "stimuli.csv", index=False)
+    (folder / "img").mkdir()
+    rng = np.random.default_rng(1)
+    for i in table["id"]:
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+            folder / "img" / f"{i}.png"
+        )
+    (folder / "img" / "s0.png").write_bytes(b"")
+    png_header(folder / "img" / "s1.png", 20_000, 20_000)
+    truth = list(table["label"])
+    rows = []
+    for who in ("good", MATH_NAME):
+        for i, label in zip(table["id"], truth, strict=True):
+            answer = label if rng.random() < 0.8 else CLASSES[int(rng.integers(3))]
+            rows.append((who, i, answer))
+    rows.append(("once", "s0", truth[0]))
+    rows += [("silent", i, "") for i in table["id"]]
+    pd.DataFrame(rows, columns=["observer", "stimulus_id", "response"]).to_csv(
+        folder / "people.csv", index=False
+    )
+    return config
+
+
+@pytest.mark.slow
+def test_people_with_too_few_answers_and_unreadable_pictures_become_caveats(
+    tmp_path: Path,
+) -> None:
+    config = people_and_pictures(tmp_path / "study")
+    checked = CliRunner().invoke(app, ["validate", str(config)])
+    assert checked.exit_code == 0, checked.output
+    said = " ".join(checked.output.split())
+    assert "same class): once, silent" in said
+    assert "s0.png" in said and "s1.png" in said and "left out of the montages" in said
+    assert "more than 67,108,864 pixels" in said
+
+    out = tmp_path / "report"
+    code, output = run(config, "--out", out, "--db", tmp_path / "h.sqlite")
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["study"]["humans"] == ["good", MATH_NAME]
+    caveats = {w["code"]: w["detail"] for w in results["warnings"]}
+    assert caveats["observers_left_out"]["observers"] == "once, silent"
+    assert caveats["pictures_unreadable"] == {"n": 2, "stimuli": ["s0", "s1"]}
+    shown = {e["stimulus_id"] for e in results["examples"]}
+    assert shown and not shown & {"s0", "s1"}  # the montage took the next pictures
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "same class): once, silent" in html and "Among them: s0, s1." in html
+    assert "about 0 more" not in html  # bootstrap = 0: no interval, said as such
+    assert MATH_NAME in html  # shown as typed, and the figures naming it were drawn
+
+
+@pytest.mark.slow
+def test_a_panel_where_nobody_answered_enough_is_a_run_without_people(tmp_path: Path) -> None:
+    config = people_and_pictures(tmp_path / "study")
+    people = pd.read_csv(tmp_path / "study" / "people.csv", keep_default_na=False)
+    people[people["observer"].isin(["once", "silent"])].to_csv(
+        tmp_path / "study" / "people.csv", index=False
+    )
+    out = tmp_path / "report"
+    code, output = run(config, "--out", out, "--db", tmp_path / "h.sqlite")
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["study"]["humans"] == []
+    assert [w["code"] for w in results["warnings"]][:1] == ["observers_left_out"]
+    text = " ".join((out / "report.html").read_text(encoding="utf-8").split())
+    assert "Nobody on the panel gave enough usable answers" in text
+    assert "No people were tested" not in text  # they were; none could be used
+
+
+def test_text_from_data_reaches_the_terminal_with_its_control_characters_written_out(
+    tmp_path: Path,
+) -> None:
+    from reportgen.cli.terminal import visible
+
+    assert visible("a\x1b[2Jb\x07\u202ec\u2066\td\n") == "a\\x1b[2Jb\\x07\\u202ec\\u2066\td\n"
+    assert visible("\x9b31m") == "\\x9b31m"  # the one-byte C1 form of ESC [
+    assert visible("日本語 ok") == "日本語 ok"
+
+    config = tiny_study(tmp_path / "study")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('"tiny"', '"tiny\\u001b]0;owned\\u0007\\u202e"'))
+    checked = CliRunner().invoke(app, ["validate", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert "\x1b" not in checked.output and "\x07" not in checked.output
+    assert "\u202e" not in checked.output
+    assert "tiny\\x1b]0;owned\\x07\\u202e" in checked.output
+
+    # the same text inside an error message
+    decisions = pd.read_csv(tmp_path / "study" / "decisions.csv")
+    decisions.loc[0, "response"] = "\x1b[2J"
+    decisions.to_csv(tmp_path / "study" / "decisions.csv", index=False)
+    code, output = run(config, "--out", tmp_path / "out", "--db", tmp_path / "h.sqlite")
+    assert code == 2, output
+    assert "\x1b" not in output and "\\x1b[2J" in output, output
+    assert not (tmp_path / "out").exists()

@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from reportgen.cli.app import app
-from reportgen.cli.terminal import cli_errors
+from reportgen.cli.terminal import cli_errors, shown, visible
 
 
 @app.command()
@@ -35,9 +34,9 @@ def history(
         rows = list_runs(path)
     out = Console()
     if not rows:
-        out.print(f"No runs recorded in {escape(str(path))}.", highlight=False)
+        out.print(f"No runs recorded in {shown(str(path))}.", highlight=False)
         return
-    table = Table(title=f"Runs in {escape(str(path))}", title_justify="left")
+    table = Table(title=f"Runs in {shown(str(path))}", title_justify="left")
     for name in ("#", "study", "period", "recorded", "model", "fingerprint", "top driver"):
         table.add_column(name)
     for name in ("share", "shape bias", "kappa", "accuracy"):
@@ -62,5 +61,5 @@ def history(
             "–" if head.kappa is None else f"{head.kappa.value:.2f}",
             pct(head.accuracy),
         )
-        table.add_row(*(Text(c) for c in cells))  # Text: names are shown, never parsed as markup
+        table.add_row(*(Text(visible(c)) for c in cells))  # Text: never parsed as markup
     out.print(table)

@@ -15,6 +15,7 @@ from reportgen.cli.terminal import (
     cli_errors,
     console,
     progress_bars,
+    shown,
 )
 
 
@@ -37,8 +38,8 @@ def _run(
         )
         with progress_bars() as progress:
             result = run_study(config, out, history_db=history_db, progress=progress)
-    console.print(f"Report written to {result.report_pdf}", highlight=False)
-    console.print(f"Results: {result.out_dir / 'results.json'}", highlight=False)
+    console.print(f"Report written to {shown(str(result.report_pdf))}", highlight=False)
+    console.print(f"Results: {shown(str(result.out_dir / 'results.json'))}", highlight=False)
 
 
 @app.command()

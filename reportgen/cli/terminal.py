@@ -24,6 +24,30 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
+# Bidirectional overrides and isolates reorder what a terminal shows (a name could look like
+# another); C0/C1 controls, ESC above all, would be run by the terminal as commands.
+_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def visible(text: str) -> str:
+    """`text` from a user's files with every control character (terminal escape sequences
+    included) and bidirectional override written out as a visible \\xNN or \\uNNNN."""
+    import unicodedata
+
+    def one(ch: str) -> str:
+        code = ord(ch)
+        if code in _BIDI or (unicodedata.category(ch) == "Cc" and ch not in "\n\t"):
+            return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        return ch
+
+    return "".join(one(ch) for ch in text)
+
+
+def shown(text: str) -> str:
+    """`text` from a user's files, safe inside a Rich markup string: visible and escaped."""
+    return escape(visible(text))
+
+
 #: Exit status of a bug in reportgen; a user's mistake is 2.
 INTERNAL_ERROR_EXIT = 1
 
@@ -40,7 +64,7 @@ def cli_errors() -> Iterator[None]:
             # escape: problems quote TOML sections such as [model], which Rich would eat as markup
             # soft_wrap: one line per problem, never broken inside a path (copyable, greppable)
             console.print(
-                f"[red]error:[/red] {escape(problem)}", highlight=False, markup=True, soft_wrap=True
+                f"[red]error:[/red] {shown(problem)}", highlight=False, markup=True, soft_wrap=True
             )
         raise typer.Exit(code=2) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -50,7 +74,7 @@ def cli_errors() -> Iterator[None]:
         where = f"; details in {log}" if log is not None else ""
         console.print(
             f"[red]internal error:[/red] reportgen failed ({escape(type(err).__name__)}: "
-            f"{escape(str(err))}). This is a bug in reportgen, not a problem with your data; "
+            f"{shown(str(err))}). This is a bug in reportgen, not a problem with your data; "
             f"please report it{escape(where)}",
             highlight=False,
             soft_wrap=True,
