@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from reportgen.cli.app import app
-from reportgen.cli.terminal import cli_errors
+from reportgen.cli.terminal import cli_errors, shown
 
 if TYPE_CHECKING:
     from reportgen.inputs.responses import StudyInputs
@@ -31,7 +30,7 @@ def validate(
             # generated stimuli exist only once a run makes them; the generator checks them then
             name = study.stimuli.generator.name
             Console().print(
-                f"[green]valid:[/green] {escape(str(config))}; stimuli come from the built-in "
+                f"[green]valid:[/green] {shown(str(config))}; stimuli come from the built-in "
                 f"'{name}' generator at run time, so the stimulus checks happen then.",
                 highlight=False,
             )
@@ -46,30 +45,30 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
 
     cfg, st = inputs.config, inputs.stimuli
     out.print(
-        f"[bold]{escape(cfg.report.title)}[/bold]  {escape(cfg.report.period)}", highlight=False
+        f"[bold]{shown(cfg.report.title)}[/bold]  {shown(cfg.report.period)}", highlight=False
     )
-    out.print(f"config {escape(str(cfg.path))}, report language {cfg.report.language}")
+    out.print(f"config {shown(str(cfg.path))}, report language {cfg.report.language}")
 
     counts = st.table["condition"].value_counts(sort=False)
-    out.print(f"stimulus table {escape(st.source)}", highlight=False, soft_wrap=True)
+    out.print(f"stimulus table {shown(st.source)}", highlight=False, soft_wrap=True)
     table = Table(title=f"{len(st)} stimuli", title_justify="left")
     table.add_column("condition")
     table.add_column("stimuli", justify="right")
     for condition, n in counts.items():
-        table.add_row(escape(str(condition)), str(int(n)))
+        table.add_row(shown(str(condition)), str(int(n)))
     out.print(table)
 
-    shown = ", ".join(st.classes[:20]) + (
+    listed = ", ".join(st.classes[:20]) + (
         f", ... ({len(st.classes)} in all)" if len(st.classes) > 20 else ""
     )
-    out.print(f"[bold]classes[/bold] ({len(st.classes)}): {escape(shown)}", highlight=False)
+    out.print(f"[bold]classes[/bold] ({len(st.classes)}): {shown(listed)}", highlight=False)
 
     factors = Table(title="factor groups", title_justify="left")
     factors.add_column("group")
     factors.add_column("columns")
     for group, cols in st.groups.items():
         described = ", ".join(f"{c} ({st.kinds[c]})" for c in cols)
-        factors.add_row(escape(group), escape(described))
+        factors.add_row(shown(group), shown(described))
     out.print(factors)
 
     if cfg.model is not None:
@@ -77,15 +76,15 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
         layers = m.layers if isinstance(m.layers, str) else ", ".join(m.layers)
         weights = m.weights if m.weights is not None else "(built by the function)"
         out.print(
-            f"[bold]model[/bold] {escape(m.arch)}, weights {escape(str(weights))}, "
-            f"layers {escape(layers)}, reduction {m.reduction}, projection {m.projection}",
+            f"[bold]model[/bold] {shown(m.arch)}, weights {shown(str(weights))}, "
+            f"layers {shown(layers)}, reduction {m.reduction}, projection {m.projection}",
             highlight=False,
         )
     else:
         models = inputs.decisions.models if inputs.decisions is not None else ()
         out.print(
             f"[bold]decision-only study[/bold]: logged decisions of {len(models)} model(s): "
-            f"{escape(', '.join(models))}; layer analysis needs the model weights and is skipped",
+            f"{shown(', '.join(models))}; layer analysis needs the model weights and is skipped",
             highlight=False,
         )
     if inputs.humans is not None:
@@ -93,7 +92,7 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
         simulated = " [yellow](simulated)[/yellow]" if cfg.humans and cfg.humans.simulated else ""
         out.print(
             f"[bold]people[/bold]{simulated}: {len(h.humans)} observer(s), {len(h.table)} trials: "
-            f"{escape(', '.join(h.observers[:12]))}" + (" ..." if len(h.observers) > 12 else ""),
+            f"{shown(', '.join(h.observers[:12]))}" + (" ..." if len(h.observers) > 12 else ""),
             highlight=False,
         )
     else:
@@ -114,5 +113,9 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
     english = Formatter(load_strings("en"))
     for c in inputs.warnings:
         text = caveat_sentence(c.code, c.detail, english)
-        out.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
+    from reportgen.inputs.stimuli import image_notices
+
+    for line in image_notices(st, cfg.path.parent):
+        out.print(f"[yellow]notice:[/yellow] {shown(line)}", highlight=False, soft_wrap=True)
     out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")

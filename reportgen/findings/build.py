@@ -6,6 +6,7 @@ Finding; nothing downstream computes statistics.
 
 from __future__ import annotations
 
+import itertools
 import math
 import platform
 import time
@@ -39,7 +40,7 @@ from reportgen.findings import (
     Study,
 )
 from reportgen.inputs.stimuli import StimulusSet
-from reportgen.inputs.study_data import ProgressFn, StudyData, has_image
+from reportgen.inputs.study_data import ProgressFn, StudyData, has_image, image_unreadable
 
 POOLED_HUMANS = "humans"
 HUMAN_HUMAN = "human-human"
@@ -96,6 +97,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
         timings["layers"] = time.perf_counter() - t
 
     conditions = {c: int((data.condition_codes == i).sum()) for i, c in enumerate(data.conditions)}
+    examples, picture_caveats = _examples(data)
     study = Study(
         name=config.report.study,
         title=config.report.title,
@@ -134,8 +136,8 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
         decision_agreement=agreements,
         shared_information=shared,
         layers=layers,
-        warnings=caveats,
-        examples=_examples(data),
+        warnings=caveats + picture_caveats,
+        examples=examples,
     )
 
 
@@ -593,13 +595,24 @@ def example_image_name(index: int) -> str:
     return f"figures/stimuli/stimulus-{index:05d}.png"
 
 
-def _examples(data: StudyData) -> list[Example]:
+def _examples(data: StudyData) -> tuple[list[Example], list[Caveat]]:
     """Pictures for the montages: standard stimuli (one per class), cue-conflict stimuli
     (distinct shape classes), and the images where the model and most people disagree while
-    the people are right (the clearest disagreements first). Only stimuli with a picture."""
+    the people are right (the clearest disagreements first). Only stimuli with a picture that
+    decodes; a chosen picture that does not is passed over for the next and named in a caveat."""
     available = [i for i, ok in enumerate(has_image(data)) if ok]
     if not available:
-        return []
+        return [], []
+    unreadable: dict[int, str] = {}
+    checked: set[int] = set()
+
+    def readable(i: int) -> bool:  # decodes only the pictures a montage would show
+        if i not in checked:
+            checked.add(i)
+            if (why := image_unreadable(data, i)) is not None:
+                unreadable[i] = why
+        return i not in unreadable
+
     classes = data.classes
     models = [i for i, k in enumerate(data.kinds) if k == "model"]
     humans = [i for i, k in enumerate(data.kinds) if k == "human"]
@@ -630,7 +643,7 @@ def _examples(data: StudyData) -> list[Example]:
     condition = [data.conditions[int(c)] for c in data.condition_codes]
     seen: set[int] = set()
     for i in available:
-        if condition[i] == "standard" and int(data.labels[i]) not in seen:
+        if condition[i] == "standard" and int(data.labels[i]) not in seen and readable(i):
             seen.add(int(data.labels[i]))
             out.append(example("standard", i))
     conflict = [
@@ -644,7 +657,7 @@ def _examples(data: StudyData) -> list[Example]:
     ]
     seen = set()
     for i in conflict:
-        if int(data.shape_cue[i]) not in seen and len(seen) < EXAMPLES_PER_ROLE:
+        if int(data.shape_cue[i]) not in seen and len(seen) < EXAMPLES_PER_ROLE and readable(i):
             seen.add(int(data.shape_cue[i]))
             out.append(example("cue-conflict", i))
     if models and majority is not None:
@@ -657,8 +670,14 @@ def _examples(data: StudyData) -> list[Example]:
             and int(majority[i]) == int(data.labels[i])
         ]
         candidates.sort(key=lambda i: -float(agree[i]))
-        out += [example("disagreement", i) for i in candidates[:EXAMPLES_PER_ROLE]]
-    return out
+        shown = itertools.islice(filter(readable, candidates), EXAMPLES_PER_ROLE)
+        out += [example("disagreement", i) for i in shown]
+    caveats = []
+    if unreadable:
+        ids = [str(data.stimuli.table["id"].iloc[i]) for i in sorted(unreadable)]
+        # the first ten name the problem; `validate` lists every unreadable picture
+        caveats.append(Caveat("pictures_unreadable", {"n": len(ids), "stimuli": ids[:10]}))
+    return out, caveats
 
 
 # ------------------------------------------------------------------------------------------

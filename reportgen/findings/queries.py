@@ -82,6 +82,13 @@ def shown_bits(x: float) -> float:
     return max(x, 0.0) + 0.0 if is_finite(x) else x  # + 0.0: no "-0.000" from -0.0
 
 
+def no_people_key(f: Findings, key: str) -> str:
+    """The locale key for "no people": `key`, or `key`_left_out when a panel was given but
+    every person in it was left out for too few usable answers (it was not "not tested")."""
+    left_out = any(c.code == "observers_left_out" for c in f.warnings)
+    return f"{key}_left_out" if left_out else key
+
+
 def shape_bias_of(f: Findings, observer: str) -> ShapeBias | None:
     return next((s for s in f.shape_bias if s.observer == observer), None)
 
@@ -92,6 +99,16 @@ def pooled_humans_bias(f: Findings) -> ShapeBias | None:
 
 def kappa_of(f: Findings, observer: str) -> ErrorConsistency | None:
     return next((e for e in f.error_consistency if e.observer == observer), None)
+
+
+def model_kappas(f: Findings) -> list[ErrorConsistency]:
+    """Each model's error consistency with people, in the study's model order."""
+    return [k for m in models_of(f) if (k := kappa_of(f, m)) is not None]
+
+
+def people_panels(f: Findings) -> tuple[bool, bool]:
+    """Which panels the people figure has data for: (shape bias, error consistency)."""
+    return bool(f.shape_bias), bool(model_kappas(f))
 
 
 def headline_accuracy(f: Findings, observer: str) -> float | None:

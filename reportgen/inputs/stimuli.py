@@ -23,10 +23,12 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,12 +38,18 @@ from torch import Tensor
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
 
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
 __all__ = [
     "RESERVED_COLUMNS",
     "StimulusSet",
     "build_stimulus_set",
     "check_sample_size",
+    "MAX_IMAGE_PIXELS",
     "encode",
+    "image_notices",
+    "image_problem",
     "load_images",
     "load_stimuli",
     "load_stimuli_from_config",
@@ -57,6 +65,9 @@ FactorKind = Literal["continuous", "categorical"]
 _MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 #: Lines shown per kind of problem before the rest are summarised in one line.
 _SHOW_PER_KIND = 10
+#: The largest picture decoded (8192 x 8192, 200 MB as RGB): stimuli are a few hundred pixels
+#: wide, and the header is checked before decoding, so a "decompression bomb" never unpacks.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,9 +608,8 @@ def _check_images(
     where: Callable[[int, str], str],
     problems: _Problems,
 ) -> None:
-    """Every image must exist and open as an image (PIL verify reads the file, not the pixels)."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Every image must exist, be within the pixel limit and open as an image (PIL verify
+    reads the file, not the pixels)."""
     if image_dir is not None and not image_dir.is_dir():
         problems.add("image folder", f"{source}: image folder not found: {image_dir}")
         return
@@ -611,14 +621,85 @@ def _check_images(
         if not path.is_file():
             problems.add("image not found", f"{where(i, 'image')}: image not found: {path}")
             continue
+        if (why := image_problem(path, verify=True)) is not None:
+            problems.add("unreadable image", f"{where(i, 'image')}: {why}")
+
+
+class _Unreadable(Exception):
+    """A picture that cannot be decoded; the message says why, in one line."""
+
+
+@contextmanager
+def _open_image(path: Path) -> Iterator[PILImage]:
+    """`path` opened by PIL (header only), or `_Unreadable` for a picture that is not one,
+    is damaged, or has more than `MAX_IMAGE_PIXELS` pixels."""
+    from PIL import Image
+
+    limit = f"more than {MAX_IMAGE_PIXELS:,} pixels (8192 x 8192), the most reportgen decodes"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit decides
         try:
-            with Image.open(path) as img:
+            img = Image.open(path)
+        except Image.DecompressionBombError:
+            raise _Unreadable(f"image {path} has {limit}; shrink it") from None
+        except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError included
+            raise _Unreadable(f"cannot read image {path} ({type(err).__name__}: {err})") from None
+        with img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise _Unreadable(
+                    f"image {path} is {img.height}x{img.width} px, {limit}; shrink it"
+                )
+            yield img
+
+
+def image_problem(path: Path, *, verify: bool = False) -> str | None:
+    """Why the picture at `path` cannot be used (one line), or None. Reads the header, and
+    with `verify` the whole file (still without decoding the pixels)."""
+    try:
+        with _open_image(path) as img:
+            if verify:
                 img.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            problems.add(
-                "unreadable image",
-                f"{where(i, 'image')}: cannot read image {path} ({type(err).__name__}: {err})",
-            )
+    except _Unreadable as err:
+        return str(err)
+    except (OSError, SyntaxError, ValueError) as err:
+        return f"cannot read image {path} ({type(err).__name__}: {err})"
+    return None
+
+
+def image_notices(stimset: StimulusSet, study_dir: Path) -> list[str]:
+    """What `validate` says about pictures a run does not strictly need (decision-only studies
+    use them for the montages only): files that are missing or cannot be read, and files
+    outside `study_dir` (allowed, but the reader should know what a config reaches into).
+    Long lists are cut after ten per kind."""
+    if "image" not in stimset.table.columns or stimset.image_dir is None:
+        return []
+    home = Path(study_dir).resolve()
+    unreadable: list[str] = []
+    outside: list[str] = []
+    for path in stimset.image_paths():
+        if not path.resolve().is_relative_to(home):
+            outside.append(str(path))
+        if not path.is_file():
+            unreadable.append(f"image not found: {path}")
+        elif (why := image_problem(path)) is not None:
+            unreadable.append(why)
+    lines = _first(
+        unreadable, "more pictures cannot be read", lambda t: f"{t}; left out of the montages"
+    )
+    if outside:
+        lines += _first(
+            outside,
+            "more pictures outside the study folder",
+            lambda t: f"picture outside the study folder {home}: {t}",
+        )
+    return lines
+
+
+def _first(items: list[str], rest: str, line: Callable[[str], str]) -> list[str]:
+    shown = [line(t) for t in items[:_SHOW_PER_KIND]]
+    if len(items) > _SHOW_PER_KIND:
+        shown.append(f"... and {len(items) - _SHOW_PER_KIND} {rest}")
+    return shown
 
 
 # --------------------------------------------------------------------------------------------
@@ -700,10 +781,14 @@ def load_images(
     for i in picked:
         path = paths[i]
         try:
-            with Image.open(path) as img:
+            with _open_image(path) as img:
                 rgb = img.convert("RGB")
-        except OSError as err:
-            raise ReportgenError(f"{stimset.source}: cannot read image {path} ({err})") from None
+        except _Unreadable as err:
+            raise ReportgenError(f"{stimset.source}: {err}") from None
+        except (OSError, SyntaxError, ValueError) as err:  # damaged past the header
+            raise ReportgenError(
+                f"{stimset.source}: cannot read image {path} ({type(err).__name__}: {err})"
+            ) from None
         if target is not None:
             rgb = rgb.resize((target[1], target[0]), Image.Resampling.BILINEAR)
         hw = (rgb.height, rgb.width)

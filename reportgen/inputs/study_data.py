@@ -335,7 +335,8 @@ def has_image(data: StudyData) -> list[bool]:
 
 
 def stimulus_image(data: StudyData, index: int) -> Tensor | None:
-    """The picture of stimulus `index` (uint8 ``[3, H, W]``), or None if it is not available."""
+    """The picture of stimulus `index` (uint8 ``[3, H, W]``), or None if it is not available.
+    A file that exists but cannot be decoded raises `ReportgenError` saying why."""
     if data.images is not None:
         return data.images[index]
     if data.stimuli.image_dir is None or "image" not in data.stimuli.table.columns:
@@ -343,6 +344,18 @@ def stimulus_image(data: StudyData, index: int) -> Tensor | None:
     if not data.stimuli.image_paths()[index].is_file():
         return None
     return load_images(data.stimuli, rows=[index])[0]
+
+
+def image_unreadable(data: StudyData, index: int) -> str | None:
+    """Why the available picture of stimulus `index` cannot be decoded (one line), or None.
+    Decision-only studies do not check their pictures up front; the montages ask this."""
+    if data.images is not None:
+        return None
+    try:
+        stimulus_image(data, index)
+    except ReportgenError as err:
+        return str(err)
+    return None
 
 
 def _attribution(config: Config) -> str:

@@ -97,6 +97,11 @@ class Formatter:
         text = lookup(self.s, key)
         return text.format(**{k: self.value(v) for k, v in params.items()})
 
+    def t_more(self, key: str, more: int | None, **params: Any) -> str:
+        """`key`, whose sentence ends "about N more would settle it", or `key`_unsized when
+        no such N could be derived (no confidence interval to size the sample from)."""
+        return self.t(key if more else f"{key}_unsized", **params)
+
     def value(self, v: Any) -> str:
         match v:
             case Pct(x):

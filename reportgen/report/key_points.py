@@ -28,6 +28,7 @@ from reportgen.findings.queries import (
     drivers_of,
     group_entries,
     models_of,
+    no_people_key,
     pooled_humans_bias,
     shape_bias_of,
 )
@@ -107,7 +108,7 @@ def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
             )
         )
         if ev.level == TOO_FEW:
-            sentence = fmt.t("summary.kp1_too_few", n=Num(ev.n_more or 0))
+            sentence = fmt.t_more("summary.kp1_too_few", ev.n_more, n=Num(ev.n_more or 0))
         elif ev.level == NONE:
             sentence = fmt.t("summary.kp1_none", group=Group(top.group), share=Pct(top.share))
         else:
@@ -188,9 +189,8 @@ def key_point_people(f: Findings, fmt: Formatter) -> KeyPoint:
     heading = fmt.t("summary.kp2_heading")
     light = people_light(f)
     if not f.study.humans:
-        return KeyPoint(
-            2, heading, fmt.t("summary.kp2_no_people"), "", "grey", fmt.t("lights.grey")
-        )
+        text = fmt.t(no_people_key(f, "summary.kp2_no_people"))
+        return KeyPoint(2, heading, text, "", "grey", fmt.t("lights.grey"))
     models = models_of(f)
     humans = pooled_humans_bias(f)
     model_sb = [s for m in models if (s := shape_bias_of(f, m))]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from reportgen.findings import Example, Findings
-from reportgen.findings.queries import is_finite
+from reportgen.findings.queries import is_finite, no_people_key
 from reportgen.report.format import Formatter, Num, Pct
 
 # ---- example montages ---------------------------------------------------------------------
@@ -110,7 +110,7 @@ def disagreement_montage(
     of people giving it)."""
     title = fmt.t("montage.disagree_title")
     if not f.study.humans:
-        return Montage(title, [], [], [fmt.t("montage.disagree_no_people")])
+        return Montage(title, [], [], [fmt.t(no_people_key(f, "montage.disagree_no_people"))])
     named = [e for e in f.examples if e.role == "disagreement"]
     shown, lost = _present(named, pictures)
     simulated = [fmt.t("montage.disagree_simulated")] if f.study.humans_simulated else []

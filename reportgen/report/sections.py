@@ -26,6 +26,7 @@ from reportgen.findings.queries import (
     is_nuisance,
     kappa_of,
     models_of,
+    no_people_key,
     pooled_humans_bias,
     shape_bias_of,
 )
@@ -42,6 +43,8 @@ def _driver_sentence(d: Driver, f: Findings, fmt: Formatter, prefix: str) -> str
         p=PStat(d.p_value),
         n=Num(ev.n_more or 0),
     )
+    if ev.level == TOO_FEW:
+        return fmt.t_more(f"{prefix}_{ev.level}", ev.n_more, **params)
     return fmt.t(f"{prefix}_{ev.level}", **params)
 
 
@@ -71,7 +74,7 @@ def drivers_section(f: Findings, fmt: Formatter) -> list[str]:
 
 def people_section(f: Findings, fmt: Formatter) -> list[str]:
     if not f.study.humans:
-        return [fmt.t("people.none")]
+        return [fmt.t(no_people_key(f, "people.none"))]
     out = []
     if f.study.humans_simulated:
         out.append(fmt.t("notices.simulated_panel"))
@@ -103,20 +106,18 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
     if humans and sb:
         ev = shape_bias_evidence(sb)
         differ = not intervals_overlap((sb.ci_low, sb.ci_high), (humans.ci_low, humans.ci_high))
-        key = "people.shape_differ" if differ else "people.shape_same"
-        if ev.level == TOO_FEW:
-            key = "people.shape_too_few"
-        out.append(
-            fmt.t(
-                key,
-                model_sb=Pct(sb.shape_bias),
-                model_ci=fmt.interval(sb.ci_low, sb.ci_high),
-                people_sb=Pct(humans.shape_bias),
-                people_ci=fmt.interval(humans.ci_low, humans.ci_high),
-                n=Num(sb.n_shape + sb.n_texture),
-                more=Num(ev.n_more or 0),
-            )
+        params = dict(
+            model_sb=Pct(sb.shape_bias),
+            model_ci=fmt.interval(sb.ci_low, sb.ci_high),
+            people_sb=Pct(humans.shape_bias),
+            people_ci=fmt.interval(humans.ci_low, humans.ci_high),
+            n=Num(sb.n_shape + sb.n_texture),
+            more=Num(ev.n_more or 0),
         )
+        if ev.level == TOO_FEW:
+            out.append(fmt.t_more("people.shape_too_few", ev.n_more, **params))
+        else:
+            out.append(fmt.t("people.shape_differ" if differ else "people.shape_same", **params))
     k = kappa_of(f, m)
     if k and ceiling and is_finite(k.kappa):
         out.append(
@@ -290,8 +291,10 @@ def risks_section(f: Findings, fmt: Formatter) -> list[str]:
     for m in models_of(f):
         for g in group_entries(drivers_of(f, m))[:1]:
             ev = driver_evidence(g, f)
-            if ev.level == TOO_FEW:
-                out.append(fmt.t("risks.small_sample", n=Num(ev.n_more or 0)))
+            if ev.level == TOO_FEW and ev.n_more:
+                out.append(fmt.t("risks.small_sample", n=Num(ev.n_more)))
+            elif ev.level == TOO_FEW:  # no interval to size the sample from ("about 0 more")
+                out.append(fmt.t("risks.no_interval"))
     simulated_caveat = any(c.code == "simulated_panel" for c in f.warnings)
     if f.study.humans and f.study.humans_simulated and not simulated_caveat:
         out.append(fmt.t("notices.simulated_panel"))
@@ -326,12 +329,14 @@ def _nuisance_sentences(
         )
     few = [d for d in factors if levels[d.name].level == TOO_FEW]
     if few:
+        more = max(levels[d.name].n_more or 0 for d in few)
         out.append(
-            fmt.t(
+            fmt.t_more(
                 "risks.nuisance_too_few_many" if len(few) > 1 else "risks.nuisance_too_few",
+                more,
                 names=Names(tuple(d.name for d in few)),
                 name=few[0].name,
-                n=Num(max(levels[d.name].n_more or 0 for d in few)),
+                n=Num(more),
             )
         )
     return out

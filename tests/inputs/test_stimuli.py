@@ -17,10 +17,12 @@ from reportgen.inputs.stimuli import (
     build_stimulus_set,
     check_sample_size,
     encode,
+    image_notices,
     load_images,
     load_stimuli,
     sample_size_limits,
 )
+from tests.bad_files import png_header
 
 GLOBS = {"shape": ["shape_*"], "texture": ["texture_*", "grain"], "nuisance": ["rotation"]}
 
@@ -206,6 +208,38 @@ def test_unreadable_image_is_reported_with_its_path(tmp_path: Path) -> None:
         _load(path)
     assert len(err.value.problems) == 1
     assert "line 5 (id s3), column 'image': cannot read image" in err.value.problems[0]
+
+
+def test_pictures_over_the_pixel_limit_are_refused_from_their_header(tmp_path: Path) -> None:
+    path = _write(tmp_path, _table())
+    png_header(tmp_path / "images" / "s3.png", 20_000, 20_000)  # PIL's own bomb limit trips
+    png_header(tmp_path / "images" / "s5.png", 9_000, 9_000)  # under PIL's, over ours
+    with pytest.raises(ReportgenError) as err:
+        _load(path)
+    first, second = err.value.problems
+    assert "(id s3), column 'image': image" in first and "more than 67,108,864 pixels" in first
+    assert "(id s5)" in second and "is 9000x9000 px, more than 67,108,864 pixels" in second
+    decision_only = _load(path, require_images=False)  # pictures unchecked until they are read
+    with pytest.raises(ReportgenError, match="s3.png has more than 67,108,864 pixels"):
+        load_images(decision_only, rows=[3])
+    assert load_images(decision_only, rows=[4]).shape == (1, 3, 4, 6)
+
+
+def test_validate_notices_name_unreadable_pictures_and_pictures_outside_the_study(
+    tmp_path: Path,
+) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    rows = _table()
+    rows["image"][7] = str(tmp_path / "elsewhere.png")
+    path = _write(study, rows)
+    Image.new("RGB", (6, 4)).save(tmp_path / "elsewhere.png")
+    (study / "images" / "s2.png").write_bytes(b"")
+    notices = image_notices(_load(path, require_images=False), study)
+    assert len(notices) == 2
+    assert "s2.png" in notices[0] and notices[0].endswith("left out of the montages")
+    assert notices[1] == f"picture outside the study folder {study}: {tmp_path / 'elsewhere.png'}"
+    assert image_notices(_load(path, require_images=False), tmp_path)[1:] == []
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
