@@ -34,7 +34,11 @@ def change_section(
         return [fmt.t("change.first_run")], [], True
     prev = previous[-1]
     cur = row_from_findings(f)
-    out = [fmt.t("change.compared", period=fmt.period(prev.period), date=fmt.date(prev.created_at))]
+    date = fmt.date(prev.created_at)
+    if prev.period:
+        out = [fmt.t("change.compared", period=fmt.period(prev.period), date=date)]
+    else:  # a study without [report] period
+        out = [fmt.t("change.compared_no_period", date=date)]
     if (prev.model_fingerprint or "") != (cur.model_fingerprint or ""):
         out.append(
             fmt.t(

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.transforms import offset_copy  # noqa: E402
 
 from reportgen.errors import ReportgenError  # noqa: E402
 from reportgen.findings import Findings
@@ -32,7 +33,9 @@ from reportgen.findings.queries import (
     group_total,
     is_finite,
     kappa_of,
+    model_kappas,
     models_of,
+    people_panels,
     pooled_humans_bias,
     share_interval,
 )
@@ -46,6 +49,9 @@ HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 PEOPLE_LIGHT, PEOPLE_DARK = "#9a9a9a", "#333333"
 TEXT_WIDTH_IN = 6.7  # A4 text block
+#: Points from the bottom of a panel to a legend placed under it: tick labels and the axis
+#: label (7 pt and 8 pt text with their pads) take about 26 pt.
+LEGEND_GAP_PT = 30
 TREND_PERIODS = 8  # periods in the trend chart (its caption in the locale files says 8)
 
 
@@ -86,6 +92,9 @@ def _style(lang: str) -> Iterator[None]:
         "axes.unicode_minus": False,  # IPAexGothic lacks U+2212
         "savefig.dpi": DPI,
         "figure.dpi": 100,
+        # Names come from the user's data: "$x$" is text, never mathtext (a broken
+        # "$\\frac{1}{$" would stop the run, and "$...$" would silently change the name).
+        "text.parse_math": False,
     }
     with sns.axes_style("whitegrid"), plt.rc_context(rc):
         yield
@@ -119,6 +128,15 @@ def _bar(ax: Any, y: float, value: float, low: float, high: float, k: int, **sty
         xerr=_err(value, low, high),
         error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#111111"},
         **style,
+    )
+
+
+def _legend_below(fig: plt.Figure, ax: Any, **legend: Any) -> None:
+    """A legend under the panel's x-axis label. The gap is in points, not a fraction of the
+    axes: in a short figure (two factor groups) a fractional gap lands on the axis label."""
+    below = offset_copy(ax.transAxes, fig=fig, y=-LEGEND_GAP_PT, units="points")
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, frameon=False, **legend
     )
 
 
@@ -249,7 +267,7 @@ def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
     _share_bars(ax, f, fmt, series)
     ax.set_title(fmt.t("figures.drivers_title"), loc="left")
     if factors and len(series) > 1:  # the right panel needs the room: legend below instead
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=len(series), frameon=False)
+        _legend_below(fig, ax, ncols=len(series))
     if factors:
         ax2 = axes[0, 1]
         gi = _group_index(f)
@@ -275,13 +293,7 @@ def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
             for g in f.study.groups
         ]
         # Below the panel: inside it, the legend would cover the longest bars.
-        ax2.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.28),
-            ncols=min(len(handles), 3),
-            frameon=False,
-        )
+        _legend_below(fig, ax2, handles=handles, ncols=min(len(handles), 3))
     fig.tight_layout()
     return _save(fig, path)
 
@@ -352,15 +364,27 @@ def layers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
 
 def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
     """Shape bias per observer (people as dots, models highlighted) and error consistency with
-    the human–human ceiling."""
+    the human–human ceiling; a panel without data (no cue-conflict images, no model kappa) is
+    left out rather than drawn empty."""
     models = models_of(f)
-    ceiling = kappa_of(f, "human-human")
-    kappas = [k for m in models if (k := kappa_of(f, m)) is not None]
-    cols = 2 if kappas else 1
+    with_bias, with_kappa = people_panels(f)
     fig, axes = plt.subplots(
-        1, cols, figsize=(TEXT_WIDTH_IN, max(2.2, 0.9 + 0.3 * (len(models) + 1))), squeeze=False
+        1, 2, figsize=(TEXT_WIDTH_IN, max(2.2, 0.9 + 0.3 * (len(models) + 1))), squeeze=False
     )
-    ax = axes[0, 0]
+    if with_bias:
+        _shape_bias_panel(axes[0, 0], f, fmt, people)
+    if with_kappa:
+        _kappa_panel(fig, axes[0, int(with_bias)], f, fmt, people)
+    # A lone panel keeps the width of one of two (the page scales the picture to the text
+    # width, so a narrower figure would come out with oversized lettering).
+    if not (with_bias and with_kappa):
+        axes[0, 1].set_axis_off()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None:
+    models = models_of(f)
     rows = [people, *models]
     humans = [s for s in f.shape_bias if s.kind == "human"]
     if humans:
@@ -409,41 +433,42 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
     ax.xaxis.set_major_formatter(lambda x, _pos: fmt.pct(x))
     ax.set_xlabel(fmt.t("figures.shape_bias_axis"))
     ax.set_title(fmt.t("figures.shape_bias_title"), loc="left")
-    if kappas:
-        ax2 = axes[0, 1]
-        for i, k in enumerate(kappas):
-            _bar(ax2, i, k.kappa, k.ci_low, k.ci_high, i)
-        if ceiling is not None and is_finite(ceiling.kappa):
-            if is_finite(ceiling.ci_low) and is_finite(ceiling.ci_high):
-                ax2.axvspan(
-                    ceiling.ci_low,
-                    ceiling.ci_high,
-                    color=PEOPLE_LIGHT,
-                    alpha=0.35,
-                    hatch="..",
-                    linewidth=0,
-                )
-            ax2.axvline(
-                ceiling.kappa,
-                color=PEOPLE_DARK,
-                linestyle="--",
-                linewidth=1.2,
-                label=fmt.t("figures.ceiling_label", people=people),
+
+
+def _kappa_panel(fig: plt.Figure, ax: Any, f: Findings, fmt: Formatter, people: str) -> None:
+    kappas = model_kappas(f)
+    ceiling = kappa_of(f, "human-human")
+    for i, k in enumerate(kappas):
+        _bar(ax, i, k.kappa, k.ci_low, k.ci_high, i)
+    if ceiling is not None and is_finite(ceiling.kappa):
+        if is_finite(ceiling.ci_low) and is_finite(ceiling.ci_high):
+            ax.axvspan(
+                ceiling.ci_low,
+                ceiling.ci_high,
+                color=PEOPLE_LIGHT,
+                alpha=0.35,
+                hatch="..",
+                linewidth=0,
             )
-            ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
-        ax2.set_yticks(range(len(kappas)), [_label(f, fmt, k.observer) for k in kappas])
-        ax2.set_ylim(len(kappas) - 0.5, -0.5)
-        hi = max(
-            [k.ci_high for k in kappas if is_finite(k.ci_high)]
-            + [ceiling.ci_high if ceiling and is_finite(ceiling.ci_high) else 0.0, 0.1]
+        ax.axvline(
+            ceiling.kappa,
+            color=PEOPLE_DARK,
+            linestyle="--",
+            linewidth=1.2,
+            label=fmt.t("figures.ceiling_label", people=people),
         )
-        ax2.set_xlim(
-            min(0.0, *[k.kappa for k in kappas if is_finite(k.kappa)]), min(1.0, hi * 1.15)
-        )
-        ax2.set_xlabel(fmt.t("figures.kappa_axis"))
-        ax2.set_title(fmt.t("figures.kappa_title"), loc="left")
-    fig.tight_layout()
-    return _save(fig, path)
+        _legend_below(fig, ax)
+    ax.set_yticks(range(len(kappas)), [_label(f, fmt, k.observer) for k in kappas])
+    ax.set_ylim(len(kappas) - 0.5, -0.5)
+    # The axis reaches the ceiling line and its band too: without an interval (bootstrap off)
+    # the line alone would otherwise fall off the right edge while the legend names it.
+    ends = [k.ci_high for k in kappas] + [k.kappa for k in kappas]
+    if ceiling is not None:
+        ends += [ceiling.kappa, ceiling.ci_high]
+    hi = max([x for x in ends if is_finite(x)] + [0.1])
+    ax.set_xlim(min(0.0, *[k.kappa for k in kappas if is_finite(k.kappa)]), min(1.0, hi * 1.15))
+    ax.set_xlabel(fmt.t("figures.kappa_axis"))
+    ax.set_title(fmt.t("figures.kappa_title"), loc="left")
 
 
 def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:

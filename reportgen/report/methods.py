@@ -28,7 +28,7 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
     t = fmt.t
     rows = [
         (t("methods.study"), f"{s.title} ({s.name})"),
-        (t("methods.period"), fmt.period(s.period)),
+        (t("methods.period"), fmt.period(s.period) or t("methods.not_recorded")),
         (
             t("methods.stimuli"),
             fmt.join(

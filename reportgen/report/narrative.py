@@ -21,7 +21,7 @@ from reportgen.findings import Findings
 if TYPE_CHECKING:
     from reportgen.findings.headline import HistoryRow
     from reportgen.report.recommendations import Recommendation
-from reportgen.findings.queries import models_of
+from reportgen.findings.queries import models_of, people_panels
 from reportgen.report.change import ChangeRow, change_section
 from reportgen.report.format import Formatter
 from reportgen.report.key_points import (
@@ -64,6 +64,8 @@ class Narrative:
     methods: list[tuple[str, str]]
     glossary: list[tuple[str, str]]
     people_label: str
+    people_caption: str  # says what the people figure shows: one panel or both
+    people_alt: str
     stimuli: Montage | None = None  # "What the stimuli look like" (section 1)
     disagreements: Montage | None = None  # images the model and people disagree on (section 2)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -92,6 +94,8 @@ def build_narrative(
     if f.study.decision_only:
         notices.append(fmt.t("notices.decision_only"))
     change, change_rows, first = change_section(f, history or [], fmt)
+    with_bias, with_kappa = people_panels(f)
+    caption = "" if with_bias and with_kappa else "_bias" if with_bias else "_kappa"
     return Narrative(
         lang=strings["meta"]["lang"],
         analysed=analysed_line(f, fmt),
@@ -113,6 +117,8 @@ def build_narrative(
         methods=methods_rows(f, fmt),
         glossary=[(g["term"], g["text"]) for g in strings["glossary"]["entries"]],
         people_label=people_label(f, fmt),
+        people_caption=fmt.t(f"figures.people_caption{caption}"),
+        people_alt=fmt.t("figures.shape_bias_title" if with_bias else "figures.kappa_title"),
         stimuli=stimuli_montage(f, fmt, pictures),
         disagreements=disagreement_montage(f, fmt, pictures),
     )

@@ -18,6 +18,7 @@ import pytest
 from reportgen.errors import ReportgenError
 from reportgen.findings import Caveat, Driver, Findings
 from reportgen.findings.evidence import driver_evidence, drivers_light, more_for_width, people_light
+from reportgen.findings.headline import row_from_findings
 from reportgen.findings.queries import share_interval
 from reportgen.outputs.history import previous_runs
 from reportgen.report.format import Formatter
@@ -222,7 +223,9 @@ def test_montages_show_the_example_pictures_with_their_captions(parts_two_runs) 
         "people: clip (100%)",
         "people: gear (83%)",
     ):
-        assert caption in text, caption
+        assert f'<span class="tile-line">{caption}</span>' in html, caption
+        # In the PDF a narrow tile may wrap the share onto its own line.
+        assert caption.split(" (")[0] in text, caption
     for part in ("bracket", "spacer"):  # standard pictures are captioned with their class
         assert re.search(rf'<span class="tile-line">{part}</span>', html), part
     assert "people: nut" not in text  # the disagreement whose picture is missing
@@ -747,3 +750,92 @@ def test_inside_the_network_says_where_the_decisive_information_appears() -> Non
     ja = _narrative(parts_findings(), "ja").network
     assert ja[1].startswith("質感・表面の模様の情報は最初の段階（layer1）から読み取れ")
     assert ja[2].startswith("形状の情報はlayer3（5段階中の第3段階）になって初めて読み取れますが")
+
+
+def _drawn(monkeypatch, draw) -> object:
+    """The matplotlib figure a figures.* function draws, laid out as it is saved."""
+    import reportgen.report.figures as figures
+
+    seen = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: seen.append(fig) or path)
+    with figures._style("en"):
+        draw(figures)
+    (fig,) = seen
+    fig.canvas.draw()
+    return fig
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_a_legend_under_a_short_panel_does_not_cover_its_axis_label(monkeypatch, tmp_path) -> None:
+    # Two factor groups make the shortest drivers figure: a legend offset by a fraction of
+    # the axes height used to land on the "Share of the decision information" label.
+    f = parts_findings()
+    keep = ("texture", "shape")
+    f = dataclasses.replace(
+        f,
+        drivers=[d for d in f.drivers if d.group in keep],
+        study=dataclasses.replace(f.study, groups={g: f.study.groups[g] for g in keep}),
+    )
+    fmt = Formatter(load_strings("en"))
+    fig = _drawn(monkeypatch, lambda fg: fg.drivers_figure(f, fmt, tmp_path / "d.png"))
+    renderer = fig.canvas.get_renderer()
+    legends = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 2
+    for ax, legend in legends:
+        label = ax.xaxis.label.get_window_extent(renderer)
+        assert not _overlap(legend.get_window_extent(renderer), label)
+        assert legend.get_window_extent(renderer).y1 <= label.y0  # below it, not beside
+
+
+def test_the_people_figure_leaves_out_a_panel_it_has_no_data_for(monkeypatch, tmp_path) -> None:
+    strings = load_strings("en")
+    fmt = Formatter(strings)
+    both = cue_conflict_findings()
+    no_conflict = dataclasses.replace(both, shape_bias=[])  # no cue-conflict images
+    for f, titles, caption in (
+        (both, ["shape_bias_title", "kappa_title"], "people_caption"),
+        (no_conflict, ["kappa_title"], "people_caption_kappa"),
+    ):
+        fig = _drawn(monkeypatch, lambda fg, f=f: fg.people_figure(f, fmt, tmp_path / "p.png", "P"))
+        drawn = [ax.get_title(loc="left") for ax in fig.axes if ax.axison]
+        assert drawn == [strings["figures"][t] for t in titles]
+        n = build_narrative(f, strings, recommend(f), None)
+        assert n.people_caption == strings["figures"][caption]
+
+
+def test_a_study_without_a_period_says_nothing_empty_about_it() -> None:
+    strings = load_strings("en")
+    f = parts_findings(period="")
+    n = build_narrative(f, strings, recommend(f), [row_from_findings(f, "2026-11-02T10:00:00")])
+    assert n.change[0] == "Compared with the previous report (recorded 2 November 2026)."
+    assert dict(n.methods)[strings["methods"]["period"]] == strings["methods"]["not_recorded"]
+
+
+def _tile_cells(box, inside: bool = False):
+    element = getattr(box, "element", None)
+    classes = (element.get("class") or "") if element is not None else ""
+    inside = inside or (getattr(box, "element_tag", None) == "table" and "tiles" in classes)
+    if inside and getattr(box, "element_tag", None) == "td":
+        yield box
+    for child in getattr(box, "children", []) or []:
+        yield from _tile_cells(child, inside)
+
+
+def test_a_row_of_eight_pictures_stays_inside_the_text_block(parts_two_runs) -> None:
+    # Cell widths of 12.5% plus their padding once ran the eighth picture past the margin.
+    from weasyprint import HTML
+
+    html = parts_two_runs["second"].with_suffix(".html")
+    doc = HTML(filename=str(html), url_fetcher=OutputFolderFetcher(html.parent)).render()
+    rows = 0
+    for page in doc.pages:
+        box = page._page_box
+        cells = list(_tile_cells(box))
+        if len(cells) >= 8:
+            rows += 1
+            right = max(c.position_x + c.margin_width() for c in cells)
+            assert right <= box.content_box_x() + box.width + 0.01  # CSS px
+    assert rows  # the disagreement montage has a full row
