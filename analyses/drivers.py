@@ -76,6 +76,36 @@ class DecisionInformation:
     ci_method: str
 
 
+#: Decision classes answered fewer times than this are pooled before class-conditional
+#: estimation (methods.md 4.4).
+MIN_CLASS_TRIALS = 20
+
+
+def min_class_trials(dims: int) -> int:
+    """Fewest trials a decision class needs when the widest continuous variable has `dims`
+    dimensions: its class covariance needs more than `dims` trials, also in the half-size
+    subsamples of the intervals, and never fewer than `MIN_CLASS_TRIALS`."""
+    return max(MIN_CLASS_TRIALS, 2 * (dims + 1) + 2)
+
+
+def decisions_too_few(decisions: Tensor, n_classes: int, min_count: int) -> str | None:
+    """Why one observer's decisions (class codes, -1 for no answer) cannot be analysed, or
+    None when they can: after `merge_rare_classes` at least two classes must remain."""
+    given = decisions[decisions >= 0].long()
+    if given.numel() == 0:
+        return "no usable decisions (every answer is missing)"
+    counts = torch.bincount(given, minlength=n_classes)
+    if int((counts > 0).sum()) < 2:
+        return f"the decisions are constant (the same class in all {given.numel()} answers)"
+    if merge_rare_classes(given, n_classes, min_count)[1] < 2:
+        return (
+            f"too few decisions per class: {given.numel()} answers, and fewer than two classes "
+            f"(the rare ones pooled) reach the {min_count} each that class-conditional "
+            f"estimation needs (the most common class has {int(counts.max())})"
+        )
+    return None
+
+
 def merge_rare_classes(y: Tensor, n_classes: int, min_count: int) -> tuple[Tensor, int, list[int]]:
     """Relabel decisions so every class holds at least `min_count` trials.
 
@@ -276,10 +306,10 @@ def decision_information(
         raise ValueError("a variable is listed as both continuous and categorical")
     device = decisions.device
     keep = decisions >= 0
+    if (why := decisions_too_few(decisions, n_classes, min_class_trials)) is not None:
+        raise DataError(why)
     y, n_used, merged = merge_rare_classes(decisions[keep].long(), n_classes, min_class_trials)
     n = int(y.shape[0])
-    if n_used < 2:
-        raise DataError("the decisions are constant: no variable can carry information")
     cont = []
     for name, x in continuous.items():
         x = x.unsqueeze(-1) if x.dim() == 1 else x

@@ -245,3 +245,101 @@ def test_text_from_data_reaches_the_terminal_with_its_control_characters_written
     assert code == 2, output
     assert "\x1b" not in output and "\\x1b[2J" in output, output
     assert not (tmp_path / "out").exists()
+
+
+# ---- fuzz: malformed configs and tables ----------------------------------------------------
+
+
+def _replace(old: str, new: str):  # type: ignore[no-untyped-def]
+    def mutate(study: Path) -> None:
+        path = study / "study.toml"
+        text = path.read_text(encoding="utf-8")
+        assert old in text, old
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return mutate
+
+
+def _cell(name: str, row: int, column: str, value: str):  # type: ignore[no-untyped-def]
+    def mutate(study: Path) -> None:
+        frame = pd.read_csv(study / name, dtype=str, keep_default_na=False)
+        frame.loc[row, column] = value
+        frame.to_csv(study / name, index=False)
+
+    return mutate
+
+
+def _table(name: str, edit):  # type: ignore[no-untyped-def]
+    def mutate(study: Path) -> None:
+        frame = pd.read_csv(study / name, dtype=str, keep_default_na=False)
+        edit(frame).to_csv(study / name, index=False)
+
+    return mutate
+
+
+def _bytes(name: str, data: bytes):  # type: ignore[no-untyped-def]
+    return lambda study: (study / name).write_bytes(data)
+
+
+#: (what is wrong, how to make it so, words the one-line error must contain)
+MALFORMED = [
+    ("toml syntax", _replace('title = "tiny"', 'title = "tiny'), "line 3"),
+    ("config not utf-8", _bytes("study.toml", b'[report]\ntitle = "\xff"\n'), "utf-8"),
+    ("typo in a key", _replace("permutations = 100", "permutation = 100"), "'permutations'"),
+    ("10**12 permutations", _replace("= 100", "= 1000000000000"), "at most 100,000"),
+    ("negative bootstrap", _replace("bootstrap = 0", "bootstrap = -1"), "analysis.bootstrap"),
+    ("seed as text", _replace("[analysis]", '[analysis]\nseed = "zero"'), "analysis.seed"),
+    ("seed over 64 bits", _replace("[analysis]", "[analysis]\nseed = 1" + "0" * 22), "seed"),
+    ("alpha nan", _replace("[analysis]", "[analysis]\nalpha = nan"), "analysis.alpha"),
+    ("permutations true", _replace("= 100", "= true"), "analysis.permutations"),
+    ("unknown device", _replace('device = "cpu"', 'device = "tpu"'), "'tpu'"),
+    ("unknown language", _replace('"tiny"', '"tiny"\nlanguage = "fr"'), "'fr'"),
+    ("no classes", _replace('classes = ["a", "b", "c"]', "classes = []"), "stimuli.classes"),
+    ("class twice", _replace('["a", "b", "c"]', '["a", "a", "c"]'), "'a' more than once"),
+    ("unknown factor column", _replace('["f2"]', '["f3"]'), "'f3'"),
+    ("a column in two groups", _replace('["f2"]', '["f1"]'), "two factor groups"),
+    ("missing table", _replace('"stimuli.csv"', '"nope.csv"'), "nope.csv"),
+    ("table is a folder", _replace('"stimuli.csv"', '"."'), "is a folder"),
+    ("no rows", _table("stimuli.csv", lambda f: f.iloc[:0]), "no rows"),
+    ("binary table", _bytes("stimuli.csv", b"\x00\xff\xfe\x00junk\n"), "cannot read"),
+    ("label not a class", _cell("stimuli.csv", 3, "label", "z"), "line 5"),
+    ("duplicate id", _cell("stimuli.csv", 3, "id", "s0"), "lines 2, 5"),
+    ("text in a factor", _cell("stimuli.csv", 5, "f1", "abc"), "'abc' is not a number"),
+    ("empty factor cell", _cell("stimuli.csv", 5, "f1", ""), "line 7"),
+    ("infinite factor", _cell("stimuli.csv", 5, "f1", "inf"), "not finite"),
+    ("constant factor", _table("stimuli.csv", lambda f: f.assign(f2="1")), "constant factor"),
+    ("decision for no stimulus", _cell("decisions.csv", 2, "stimulus_id", "s999"), "'s999'"),
+    ("decision not a class", _cell("decisions.csv", 2, "response", "zz"), "'zz'"),
+    ("decisions zero bytes", _bytes("decisions.csv", b""), "empty"),
+    ("a trial twice", _table("decisions.csv", lambda f: pd.concat([f, f[:1]])), "lines 2, 62"),
+    ("model always 'a'", _table("decisions.csv", lambda f: f.assign(response="a")), "constant"),
+    ("model never answered", _table("decisions.csv", lambda f: f.assign(response="")), "no usable"),
+    ("model answered half", _table("decisions.csv", lambda f: f[:30]), "per class"),
+    (
+        "missing people file",
+        _replace("[analysis]", '[humans]\nresponses = "p.csv"\n[analysis]'),
+        "p.csv",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "named"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_inputs_are_one_named_line_with_exit_2_and_nothing_written(
+    tmp_path: Path, case: str, mutate, named: str
+) -> None:
+    study = tmp_path / "study"
+    config = tiny_study(study)
+    mutate(study)
+    before = sorted(p.name for p in study.iterdir())
+    for args in (
+        ["validate", str(config)],
+        ["run", str(config), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "h.sqlite")],
+    ):
+        result = CliRunner().invoke(app, args)
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2, (case, said)
+        assert isinstance(result.exception, SystemExit), case  # not an escaped exception
+        assert "Traceback" not in result.output and said.startswith("error:"), said
+        assert named.lower() in said.lower(), (case, said)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]  # no report, no history
+    assert sorted(p.name for p in study.iterdir()) == before

@@ -416,7 +416,7 @@ def test_validate_checks_responses_and_sample_size_together(tmp_path: Path) -> N
 
 
 def test_validate_summarises_a_decision_only_study(tmp_path: Path) -> None:
-    _fill_starter_files(tmp_path)
+    _fill_starter_files(tmp_path, n_per_class=20)  # the logs need 20 answers in two classes
     panel = pd.read_csv(tmp_path / "data/panel.csv")
     logs = panel.assign(observer=panel["observer"].str.replace("insp", "vendor-model"))
     logs.to_csv(tmp_path / "logs.csv", index=False)

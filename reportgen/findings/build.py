@@ -44,9 +44,6 @@ from reportgen.inputs.study_data import ProgressFn, StudyData, has_image, image_
 
 POOLED_HUMANS = "humans"
 HUMAN_HUMAN = "human-human"
-# Decision classes answered fewer times than this are pooled before class-conditional
-# estimation (methods.md 4.4).
-MIN_CLASS_TRIALS = 20
 
 
 def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = None) -> Findings:
@@ -231,9 +228,7 @@ def _drivers(
 ) -> tuple[list[Driver], dict[str, drivers.DecisionInformation]]:
     sets = _decision_sets(data, subset)
     widest = max((v.values.shape[1] for v in data.variables if v.kind == "continuous"), default=1)
-    # Class-conditional covariances of the widest group need more than d trials per class,
-    # also in the half-size subsamples of the intervals.
-    min_class = max(MIN_CLASS_TRIALS, 2 * (widest + 1) + 2)
+    min_class = drivers.min_class_trials(widest)
     resamples = max(n_boot, 2)  # at least 2 to run; the intervals are dropped at 0
     work = (n_perm + resamples) * len(sets)  # decision_information's progress units
     advance = progress("Information about the decisions", work) if progress else None
@@ -518,7 +513,7 @@ def _layers(
     progress: ProgressFn | None,
 ) -> list[LayerInfo]:
     from analyses import layers as layer_analysis
-    from analyses.drivers import merge_rare_classes
+    from analyses.drivers import MIN_CLASS_TRIALS, merge_rare_classes
 
     model = data.kinds.index("model")
     dec = data.decisions[model, subset]

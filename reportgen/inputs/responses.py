@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from analyses.drivers import decisions_too_few, min_class_trials
 from reportgen.caveats import Caveat
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
@@ -37,6 +38,7 @@ from reportgen.inputs.stimuli import (
     read_table,
     sample_size_limits,
     sample_size_problems,
+    widest_group,
 )
 
 __all__ = [
@@ -420,12 +422,23 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
         except ReportgenError as err:
             problems += err.problems
     parts: list[Trials] = []
+    unusable: list[str] = []  # readable logs whose decisions cannot be analysed
     if config.decisions is not None:
+        need = min_class_trials(widest_group(stimset))
         for path in config.decisions.models:
             try:
-                parts.append(load_trials(path, stimset, default_kind="model"))
+                part = load_trials(path, stimset, default_kind="model")
             except ReportgenError as err:
                 problems += err.problems
+                continue
+            parts.append(part)
+            # A model is what the study is about: unlike a person, it cannot be left out.
+            ids, codes = decision_matrix(part, stimset)
+            for model, row in zip(ids, codes, strict=True):
+                if part.kinds[model] == "model" and (
+                    why := decisions_too_few(row, len(stimset.classes), need)
+                ):
+                    unusable.append(f"{path}: model {model!r} cannot be analysed: {why}")
     decisions: Trials | None = None
     if parts and not problems:
         everyone = parts + ([humans] if humans is not None else [])
@@ -434,6 +447,7 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
             decisions = combine_trials(parts)
         except ReportgenError as err:
             problems += err.problems
+    problems += unusable
     if problems:
         raise ReportgenError(problems)
     left_out: tuple[str, ...] = ()

@@ -55,6 +55,7 @@ __all__ = [
     "load_stimuli_from_config",
     "read_table",
     "sample_size_limits",
+    "widest_group",
     "sample_size_problems",
 ]
 
@@ -713,11 +714,16 @@ def sample_size_limits(stimset: StimulusSet) -> tuple[int, int]:
     widest continuous factor group has dimensions d; we require at least max(10, 2 d) and
     recommend 10 d (the methods' rule of thumb).
     """
+    d = widest_group(stimset)
+    return max(10, 2 * d), max(10, 10 * d)
+
+
+def widest_group(stimset: StimulusSet) -> int:
+    """Dimensions of the widest factor group: its number of continuous columns."""
     widths = [
         sum(stimset.kinds[c] == "continuous" for c in cols) for cols in stimset.groups.values()
     ]
-    d = max(widths, default=0)
-    return max(10, 2 * d), max(10, 10 * d)
+    return max(widths, default=0)
 
 
 def sample_size_problems(

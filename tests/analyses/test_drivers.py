@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from analyses import drivers, info
+from analyses.errors import DataError
 
 
 def _planted(n: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -165,3 +166,24 @@ def test_progress_reports_every_permutation_and_resample_once(with_single: bool)
     assert sum(calls) == 37 + 11
     after_null = calls[next(i for i in range(len(calls)) if sum(calls[: i + 1]) == 37) + 1 :]
     assert len(after_null) == 2 + with_single and all(c > 0 for c in after_null)
+
+
+def test_decisions_too_few_says_which_of_three_reasons_stops_the_analysis() -> None:
+    from analyses.drivers import decisions_too_few, min_class_trials
+
+    assert min_class_trials(1) == 20 and min_class_trials(12) == 2 * 13 + 2
+    none = torch.full((50,), -1)
+    assert "no usable decisions" in decisions_too_few(none, 3, 20)
+    same = torch.tensor([2] * 40 + [-1] * 10)
+    assert "constant" in decisions_too_few(same, 3, 20) and "all 40 answers" in decisions_too_few(
+        same, 3, 20
+    )
+    # 13 + 9 + 8: three classes, none with 20, so all are pooled into one: the decisions
+    # are not constant, yet nothing can be estimated.
+    few = torch.tensor([0] * 13 + [1] * 9 + [2] * 8)
+    why = decisions_too_few(few, 3, 20)
+    assert why is not None and "too few decisions per class" in why and "has 13" in why
+    # 20 + 12 + 9: the pooled rare classes (21) form a second class: analysable.
+    assert decisions_too_few(torch.tensor([0] * 20 + [1] * 12 + [2] * 9), 3, 20) is None
+    with pytest.raises(DataError, match="too few decisions per class"):
+        drivers.decision_information(few, 3, {"x": torch.randn(30)}, {}, n_perm=10, seed=0)
