@@ -62,27 +62,30 @@ def run_study(
     out_dir = check_out_dir(out_dir, inputs=[*config_inputs(config), db])
     log = [f"config: {config.path}", f"output: {out_dir}"]
     t0 = time.perf_counter()
-    with writing_to(out_dir), staged_output(out_dir) as staged:
-        stage = staged.stage
+    with writing_to(out_dir):
+        # Inputs and analysis first, the stage second: the model code a config names runs
+        # before anything is written, so one that kills the process (os.abort) leaves nothing.
         data = load_study_data(config, progress=progress)
         findings = analyse(data, config, progress=progress)
-        write_example_images(data, findings, stage)
-        pdf = html = None
-        if render:
-            t = time.perf_counter()
-            paths = render_report(
-                findings, stage, lang=lang, history=previous_runs(db, findings.study.name)
-            )
-            timings = dict(findings.run.timings_s, report=round(time.perf_counter() - t, 3))
-            findings = dataclasses.replace(
-                findings, run=dataclasses.replace(findings.run, timings_s=timings)
-            )
-            pdf, html = out_dir / paths.pdf.name, out_dir / paths.html.name
-        log.append(f"total: {time.perf_counter() - t0:.1f} s")
-        write_results(findings, stage, log)
-        staged.publish()
-        if render:  # after the swap: a row never points at a report that is not in place
-            record_run(db, findings)
+        with staged_output(out_dir) as staged:
+            stage = staged.stage
+            write_example_images(data, findings, stage)
+            pdf = html = None
+            if render:
+                t = time.perf_counter()
+                paths = render_report(
+                    findings, stage, lang=lang, history=previous_runs(db, findings.study.name)
+                )
+                timings = dict(findings.run.timings_s, report=round(time.perf_counter() - t, 3))
+                findings = dataclasses.replace(
+                    findings, run=dataclasses.replace(findings.run, timings_s=timings)
+                )
+                pdf, html = out_dir / paths.pdf.name, out_dir / paths.html.name
+            log.append(f"total: {time.perf_counter() - t0:.1f} s")
+            write_results(findings, stage, log)
+            staged.publish()
+            if render:  # after the swap: a row never points at a report that is not in place
+                record_run(db, findings)
     return RunResult(out_dir, findings, pdf, html, db if render else None)
 
 

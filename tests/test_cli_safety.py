@@ -343,3 +343,36 @@ def test_malformed_inputs_are_one_named_line_with_exit_2_and_nothing_written(
         assert named.lower() in said.lower(), (case, said)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]  # no report, no history
     assert sorted(p.name for p in study.iterdir()) == before
+
+
+def test_model_code_that_aborts_the_process_leaves_no_stage_and_no_exit_status_0(
+    tmp_path: Path,
+) -> None:
+    """`os.abort` skips every cleanup handler, so the only defence is order: the model is
+    built (and run) before the run creates anything on disk."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    study = tmp_path / "study"
+    config = tiny_study(study)
+    table = pd.read_csv(study / "stimuli.csv")
+    table["image"] = [f"{i}.png" for i in table["id"]]
+    table.to_csv(study / "stimuli.csv", index=False)
+    for i in table["id"]:
+        Image.new("RGB", (8, 8), (90, 90, 90)).save(study / f"{i}.png")
+    (study / "net.py").write_text("import os\ndef build(num_classes):\n    os.abort()\n")
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('[decisions]\nmodels = ["decisions.csv"]\n', "")
+    text = text.replace('table = "stimuli.csv"', 'table = "stimuli.csv"\nimages = "."')
+    config.write_text(text + '[model]\narch = "net.py:build"\nnum_classes = 3\n')
+    done = subprocess.run(
+        [sys.executable, "-c", "from reportgen.cli import app; app()", "run", str(config)]
+        + ["--out", str(tmp_path / "out"), "--db", str(tmp_path / "h.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]  # no stage, no history
