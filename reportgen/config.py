@@ -876,17 +876,17 @@ def _read_analysis(r: _Reader, raw: dict[str, Any]) -> AnalysisConfig | None:
     def bootstrap_rule(v: int) -> str | None:
         if v > MAX_BOOTSTRAP:
             return (
-                f"must be at most {MAX_BOOTSTRAP:,}, got {v:,}: interval ends move by less than "
-                "their Monte Carlo error beyond that, and each resample costs a full analysis"
+                f"must be at most {MAX_BOOTSTRAP:,} (interval ends move by less than their Monte "
+                "Carlo error beyond that, and each resample costs a full analysis)"
             )
         return None if v == 0 or v >= 50 else "must be 0 (no intervals) or at least 50"
 
     def permutations_rule(v: int) -> str | None:
         if v > MAX_PERMUTATIONS:
             return (
-                f"must be at most {MAX_PERMUTATIONS:,}, got {v:,}: that many already resolve "
-                f"p-values to {1 / (MAX_PERMUTATIONS + 1):.0e}, and each permutation costs "
-                "about one full test (hours at that count on a large study)"
+                f"must be at most {MAX_PERMUTATIONS:,} (that many already resolve p-values to "
+                f"{1 / (MAX_PERMUTATIONS + 1):.0e}, and each permutation costs about one full "
+                "test: hours at that count on a large study)"
             )
         return None
 

@@ -21,11 +21,13 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import io
 import pickle
 import re
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +153,8 @@ def _build_from_callable(arch: str, num_classes: int, code_dir: Path | None) -> 
         raise ReportgenError(
             f"model.arch: '{arch}' should read 'package.module:callable' or 'file.py:callable'"
         )
-    module = _import_target(target, arch, code_dir)
+    with _without_stdin():
+        module = _import_target(target, arch, code_dir)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -164,7 +167,8 @@ def _build_from_callable(arch: str, num_classes: int, code_dir: Path | None) -> 
         raise ReportgenError(f"model.arch: '{arch}' is not callable")
     kwargs = {"num_classes": num_classes} if _accepts_num_classes(obj) else {}
     try:
-        model = obj(**kwargs)
+        with _without_stdin():
+            model = obj(**kwargs)
     except SystemExit as err:
         raise _exited(arch, err) from None
     except Exception as err:  # user code: report what it raised, without our traceback
@@ -176,6 +180,17 @@ def _build_from_callable(arch: str, num_classes: int, code_dir: Path | None) -> 
             f"model.arch: '{arch}' returned a {type(model).__name__}, not a torch nn.Module"
         )
     return model
+
+
+@contextmanager
+def _without_stdin() -> Iterator[None]:
+    """Run the config's code with an empty standard input: a run is not interactive, so code
+    that prompts (input(), code.interact) reads end-of-file instead of the user's terminal."""
+    saved, sys.stdin = sys.stdin, io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdin = saved
 
 
 def _exited(arch: str, err: SystemExit) -> ReportgenError:

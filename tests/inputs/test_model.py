@@ -350,3 +350,17 @@ def test_a_callable_that_ends_the_process_is_a_clear_error(tmp_path: Path, arch:
     target = arch if arch == "sys:exit" else f"{tmp_path / 'exits.py'}:at_import"
     with pytest.raises(ReportgenError, match="ended the process"):
         load_model(target, None, 2)
+
+
+def test_model_code_reads_an_empty_standard_input_not_the_terminal(tmp_path: Path) -> None:
+    """`code:interact` once opened a console in the middle of a run."""
+    (tmp_path / "asks.py").write_text(
+        "import sys\nimport torch.nn as nn\nanswer = sys.stdin.read()\n"
+        "def build(num_classes):\n    assert input.__name__ and sys.stdin.read() == ''\n"
+        "    return nn.Linear(2, num_classes) if answer == '' else None\n",
+        encoding="utf-8",
+    )
+    model = load_model(f"{tmp_path / 'asks.py'}:build", None, 2)
+    assert isinstance(model, nn.Linear)
+    with pytest.raises(ReportgenError, match="EOFError"):
+        load_model("builtins:input", None, 2)
