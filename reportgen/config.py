@@ -100,7 +100,9 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "reduction",
         "projection",
         "projection_dim",
+        "preprocess",
     ),
+    "model.preprocess": ("resize", "center_crop", "mean", "std", "grayscale"),
     "stimuli": ("table", "images", "classes", "categorical", "continuous", "generator", "params"),
     "factors": (),  # free keys: one per factor group
     "humans": ("responses", "simulated"),
@@ -130,6 +132,46 @@ class ReportConfig:
     history_db: Path | None = None  # SQLite file of past runs; created on first use
 
 
+#: The channel mean and std of ImageNet training images, on the [0, 1] scale: what
+#: torchvision's pretrained models expect, and the default of ``[model.preprocess]``.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_IMAGE_SIDE = 8192  # pixels; also the stimulus pictures' limit
+
+
+@dataclass(frozen=True, slots=True)
+class Preprocess:
+    """``[model.preprocess]``: how stimulus pictures become the model's input, in order:
+    grey (``grayscale``: luminance copied to all three channels), ``resize`` (an int sets the
+    shorter side, keeping the aspect ratio; ``(height, width)`` sets both), ``center_crop``,
+    then ``(x / 255 - mean) / std`` per channel. The defaults are ImageNet's normalisation
+    with no resizing; a model trained on raw [0, 1] inputs uses mean 0 and std 1."""
+
+    resize: int | tuple[int, int] | None = None
+    center_crop: int | tuple[int, int] | None = None
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    grayscale: bool = False
+
+    def describe(self) -> str:
+        """One line for people: what is applied, in order."""
+
+        def size(v: int | tuple[int, int]) -> str:
+            return f"shorter side {v} px" if isinstance(v, int) else f"{v[0]}x{v[1]} px"
+
+        steps = ["grey (one channel copied to three)"] if self.grayscale else []
+        if self.resize is not None:
+            steps.append(f"resize to {size(self.resize)}")
+        if self.center_crop is not None:
+            steps.append(f"centre crop {size(self.center_crop)}")
+        named = " (ImageNet)" if (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD) else ""
+        steps.append(
+            f"scale to [0, 1], subtract mean {list(self.mean)} and divide by std "
+            f"{list(self.std)}{named}"
+        )
+        return ", then ".join(steps)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """``[model]``: the classifier whose decisions and layers are analysed.
@@ -152,6 +194,7 @@ class ModelConfig:
     projection_dim: int | None = None  # size after projection; required unless "none"
     name: str = ""  # the model's id in the report; default: the weights file's name
     code_dir: Path | None = None  # where 'package.module:callable' is looked up first
+    preprocess: Preprocess = field(default_factory=Preprocess)
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,10 +431,14 @@ class _Reader:
     def problem(self, where: str, reason: str) -> None:
         self.problems.append(f"{self.file}: {where}: {reason}")
 
-    def section(self, raw: dict[str, Any], name: str) -> dict[str, Any] | None:
-        if name not in raw:
+    def section(
+        self, raw: dict[str, Any], name: str, key: str | None = None
+    ) -> dict[str, Any] | None:
+        """The table `raw[key]` (default: `name`), its keys checked against `name`'s."""
+        key = key or name
+        if key not in raw:
             return None
-        value = raw[name]
+        value = raw[key]
         if not isinstance(value, dict):
             self.problem(name, f"must be a [{name}] table, got {_type_name(value)}")
             return None
@@ -719,6 +766,68 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
         projection_dim=projection_dim,
         name=r.text(sec, "model", "name", default=""),
         code_dir=r.base.resolve(),
+        preprocess=_read_preprocess(r, sec),
+    )
+
+
+def _read_preprocess(r: _Reader, model: dict[str, Any]) -> Preprocess:
+    sec = r.section(model, "model.preprocess", key="preprocess")
+    if sec is None:
+        return Preprocess()
+    where = "model.preprocess"
+
+    def size_check(v: Any) -> str | None:
+        sides = v if isinstance(v, list) else [v]
+        ok = len(sides) in (1, 2) if isinstance(v, list) else True
+        if not ok or not all(
+            isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= MAX_IMAGE_SIDE
+            for x in sides
+        ):
+            return (
+                f"must be a whole number of pixels (the shorter side) or [height, width], "
+                f"each 1 to {MAX_IMAGE_SIDE}"
+            )
+        return None
+
+    def size(key: str) -> int | tuple[int, int] | None:
+        v = r.get(sec, where, key, size_check, None)
+        if isinstance(v, list):
+            return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+        return v
+
+    def triple(what: str, low: float, high: float, open_low: bool) -> Callable[[Any], str | None]:
+        def check(v: Any) -> str | None:
+            numbers = isinstance(v, list) and all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in v
+            )
+            if not numbers or len(v) != 3:
+                return f"must be three numbers (one per channel: red, green, blue), {what}"
+            if any(not (low < x if open_low else low <= x) or x > high for x in v):
+                return f"must be three numbers {what}"
+            return None
+
+        return check
+
+    mean = r.get(
+        sec,
+        where,
+        "mean",
+        triple("from 0 to 1, on the [0, 1] pixel scale", 0, 1, False),
+        list(IMAGENET_MEAN),
+    )
+    std = r.get(
+        sec,
+        where,
+        "std",
+        triple("above 0 and at most 1, on the [0, 1] pixel scale", 0, 1, True),
+        list(IMAGENET_STD),
+    )
+    return Preprocess(
+        resize=size("resize"),
+        center_crop=size("center_crop"),
+        mean=tuple(float(x) for x in mean),  # type: ignore[arg-type]
+        std=tuple(float(x) for x in std),  # type: ignore[arg-type]
+        grayscale=bool(r.boolean(sec, where, "grayscale", False)),
     )
 
 

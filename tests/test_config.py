@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+import torchvision
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -325,7 +327,12 @@ def _fill_starter_files(root: Path, n_per_class: int = 10) -> None:
     n = n_per_class * len(STARTER_CLASSES)
     (root / "data/images").mkdir(parents=True)
     (root / "models").mkdir()
-    (root / "models/model.pt").write_bytes(b"weights are checked by the model adapter, not here")
+    # validate loads the model and runs it on the standard stimuli: a real (untrained) one
+    torch.manual_seed(0)
+    torch.save(
+        torchvision.models.resnet18(num_classes=len(STARTER_CLASSES)).state_dict(),
+        root / "models/model.pt",
+    )
     table = pd.DataFrame(
         {
             "id": [f"p{i:03d}" for i in range(n)],
@@ -529,3 +536,46 @@ def test_a_bug_is_reported_as_an_internal_error_with_a_log_not_as_bad_data(
     (log,) = tmp_path.glob("reportgen-internal-error-*.log")
     assert "ValueError: shape mismatch in some estimator" in log.read_text(encoding="utf-8")
     assert re.search(r"details in .*reportgen-internal-error-", " ".join(result.output.split()))
+
+
+def test_model_preprocess_is_read_with_imagenet_defaults(tmp_path: Path) -> None:
+    from reportgen.config import IMAGENET_MEAN, IMAGENET_STD
+
+    plain = load_config(_config(tmp_path, GOOD)).model
+    assert plain is not None
+    assert plain.preprocess.mean == IMAGENET_MEAN and plain.preprocess.std == IMAGENET_STD
+    assert plain.preprocess.resize is None and not plain.preprocess.grayscale
+    text = GOOD.replace(
+        "[stimuli]",
+        "[model.preprocess]\nresize = 72\ncenter_crop = [64, 48]\nmean = [0, 0, 0]\n"
+        "std = [1, 1, 1]\ngrayscale = true\n\n[stimuli]",
+    )
+    p = load_config(_config(tmp_path, text)).model.preprocess  # type: ignore[union-attr]
+    assert (p.resize, p.center_crop, p.mean, p.std, p.grayscale) == (
+        72,
+        (64, 48),
+        (0.0, 0.0, 0.0),
+        (1.0, 1.0, 1.0),
+        True,
+    )
+    assert p.describe().startswith("grey (one channel copied to three), then resize to shorter")
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("resize = 0", "model.preprocess.resize: must be a whole number of pixels"),
+        ("resize = [1, 2, 3]", "model.preprocess.resize"),
+        ("center_crop = 1.5", "model.preprocess.center_crop"),
+        ("mean = [0.5, 0.5]", "model.preprocess.mean: must be three numbers"),
+        ("mean = [0, 0, 255]", "model.preprocess.mean: must be three numbers from 0 to 1"),
+        ("std = [0.2, 0, 0.2]", "model.preprocess.std: must be three numbers above 0"),
+        ("grayscale = 1", "model.preprocess.grayscale: must be true or false"),
+        ("normalize = true", "model.preprocess.normalize: unknown key"),
+    ],
+)
+def test_bad_preprocess_settings_are_named(tmp_path: Path, setting: str, named: str) -> None:
+    text = GOOD.replace("[stimuli]", f"[model.preprocess]\n{setting}\n\n[stimuli]")
+    with pytest.raises(ReportgenError) as err:
+        load_config(_config(tmp_path, text))
+    assert any(named in p for p in err.value.problems), err.value.problems

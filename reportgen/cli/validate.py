@@ -10,8 +10,10 @@ from rich.console import Console
 
 from reportgen.cli.app import app
 from reportgen.cli.terminal import cli_errors, shown
+from reportgen.errors import ReportgenError
 
 if TYPE_CHECKING:
+    from reportgen.inputs.model_check import ModelCheck
     from reportgen.inputs.responses import StudyInputs
 
 
@@ -35,11 +37,27 @@ def validate(
                 highlight=False,
             )
             return
-        inputs = load_study_inputs(study)
-    print_study_summary(inputs, Console())
+        problems: list[str] = []
+        inputs = None
+        try:
+            inputs = load_study_inputs(study)
+        except ReportgenError as err:
+            problems += err.problems
+        check = None
+        if study.model is not None:  # loading the model needs no stimuli: report both at once
+            from reportgen.inputs.model_check import check_model
+
+            try:
+                with Console(stderr=True).status("Loading the model and running it on a sample"):
+                    check = check_model(study, inputs.stimuli if inputs is not None else None)
+            except ReportgenError as err:
+                problems += err.problems
+        if problems or inputs is None:
+            raise ReportgenError(problems)
+    print_study_summary(inputs, Console(), check)
 
 
-def print_study_summary(inputs: StudyInputs, out: Console) -> None:
+def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | None = None) -> None:
     """What a run of this study would analyse: stimuli, factors, classes, observers, model."""
     from rich.table import Table
 
@@ -80,6 +98,23 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
             f"layers {shown(layers)}, reduction {m.reduction}, projection {m.projection}",
             highlight=False,
         )
+        out.print(f"[bold]preprocessing[/bold]: {m.preprocess.describe()}", highlight=False)
+        if check is not None:
+            from reportgen.findings.evidence import chance_level
+
+            out.print(f"[bold]layers analysed[/bold]: {shown(', '.join(check.layers))}")
+            if check.n:
+                chance = chance_level(check.labels)
+                out.print(
+                    f"[bold]model check[/bold]: right on {check.correct} of {check.n} standard "
+                    f"stimuli ({check.accuracy:.1%}; chance {chance:.1%})",
+                    highlight=False,
+                )
+            else:
+                out.print(
+                    "[bold]model check[/bold]: no standard stimuli, so the model's accuracy "
+                    "is not checked"
+                )
     else:
         models = inputs.decisions.models if inputs.decisions is not None else ()
         out.print(
@@ -106,11 +141,24 @@ def print_study_summary(inputs: StudyInputs, out: Console) -> None:
         f"bootstrap {a.bootstrap}, device {a.device}, seed {a.seed}",
         highlight=False,
     )
+    from reportgen.findings.evidence import accuracy_alarm
+    from reportgen.inputs.study_data import model_observer_id
     from reportgen.report.format import Formatter
     from reportgen.report.sections import caveat_sentence
     from reportgen.report.strings import load_strings
 
     english = Formatter(load_strings("en"))
+    if check is not None and check.n:
+        chance = chance_level(check.labels)
+        if accuracy_alarm(check.correct, check.n, chance) is not None:
+            text = (
+                f"the model {model_observer_id(cfg)} is not clearly better than chance on "
+                f"these standard stimuli ({check.correct} of {check.n} right, {check.accuracy:.1%}"
+                f"; chance {chance:.1%}): a report would describe a model that does not work. "
+                "Check [model.preprocess] (mean, std, resize: what the model was trained with), "
+                "that stimuli.classes follows the model's output order, and the weights"
+            )
+            out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
     for c in inputs.warnings:
         text = caveat_sentence(c.code, c.detail, english)
         out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)

@@ -39,10 +39,12 @@ from reportgen.findings import (
     SharedInformation,
     Study,
 )
+from reportgen.findings.evidence import accuracy_alarm, chance_level
 from reportgen.inputs.stimuli import StimulusSet
 from reportgen.inputs.study_data import ProgressFn, StudyData, has_image, image_unreadable
 
 POOLED_HUMANS = "humans"
+STANDARD = "standard"  # the condition on which a working model answers the true class
 HUMAN_HUMAN = "human-human"
 
 
@@ -75,6 +77,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
     t = time.perf_counter()
     shape_bias = _shape_bias(data)
     accuracy = _accuracy(data)
+    caveats += _accuracy_alarms(data, accuracy)
     morph = _morph_curves(data)
     timings["behaviour"] = time.perf_counter() - t
 
@@ -328,6 +331,25 @@ def _shape_bias_entry(observer: str, kind: str, res, i: int | None) -> ShapeBias
         ci_high=hi,
         kind=kind,
     )
+
+
+def _accuracy_alarms(data: StudyData, accuracy: list[Accuracy]) -> list[Caveat]:
+    """A `low_accuracy` caveat for each model whose accuracy on the standard stimuli does not
+    clearly clear chance. Only standard stimuli count: on cue-conflict or morph images a
+    working model may well disagree with the label."""
+    if STANDARD not in data.conditions:
+        return []
+    standard = data.condition_codes == data.conditions.index(STANDARD)
+    chance = chance_level(data.labels[standard].tolist())
+    out = []
+    for a in accuracy:
+        if a.condition != STANDARD or a.observer not in data.models:
+            continue
+        alarm = accuracy_alarm(round(a.accuracy * a.n), a.n, chance)
+        if alarm is not None:
+            detail = {"observer": a.observer, "accuracy": a.accuracy, "n": a.n, "chance": chance}
+            out.append(Caveat("low_accuracy", detail | {"ci_low": alarm[0], "ci_high": alarm[1]}))
+    return out
 
 
 def _accuracy(data: StudyData) -> list[Accuracy]:

@@ -23,6 +23,8 @@ from reportgen.findings.queries import (
 )
 
 # ---- documented thresholds (shown to auditors in "Methods and data") -----------------------
+#: Coverage of the accuracy interval that must clear chance for a model to count as working.
+WORKING_LEVEL = 0.95
 #: An information estimate whose interval stays above this many bits "excludes small effects".
 SMALL_EFFECT_BITS = 0.02
 #: An interval wider than this multiple of its estimate is "wide" (some evidence, not clear).
@@ -162,3 +164,25 @@ SEVERITY_LIGHT = {"high": "red", "medium": "amber", "low": "green", "info": "gre
 #: A factor group making up less than this part of what the last stage passes on to the
 #: decision is "little of it reaches the decision".
 LITTLE_REACHES = 0.25
+
+
+def accuracy_alarm(
+    correct: int, n: int, chance: float, level: float = WORKING_LEVEL
+) -> tuple[float, float] | None:
+    """The Wilson interval of an accuracy of `correct` / `n` when it does not clear `chance`
+    (its lower end at or below it): the model does not clearly work. None when it does."""
+    from analyses.behaviour import wilson_interval
+
+    low, high = wilson_interval(correct, n, level)
+    return (low, high) if n > 0 and low <= chance else None
+
+
+def chance_level(labels: list[int] | tuple[int, ...]) -> float:
+    """Accuracy of always answering the commonest true class: the bar a working model must
+    clear (1 / K for balanced classes, higher for unbalanced ones)."""
+    if not labels:
+        return math.nan
+    counts: dict[int, int] = {}
+    for y in labels:
+        counts[y] = counts.get(y, 0) + 1
+    return max(counts.values()) / len(labels)

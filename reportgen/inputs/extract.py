@@ -14,6 +14,7 @@ with the number of stimuli times the number of channels, never with the image si
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from reportgen.config import resolve_device
+from reportgen.config import IMAGENET_MEAN, IMAGENET_STD, Preprocess, resolve_device
 from reportgen.errors import ReportgenError
 from reportgen.inputs.model import resolve_layers
 
@@ -35,21 +36,26 @@ __all__ = [
     "Projection",
     "extract",
     "imagenet_preprocess",
+    "normalise",
+    "preprocessor",
 ]
 
 Projection = Literal["none", "pca", "random"]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def imagenet_preprocess(images: Tensor) -> Tensor:
-    """Scale uint8 images to [0, 1] and normalise them with the ImageNet channel mean and std.
+def normalise(
+    images: Tensor,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Tensor:
+    """Scale uint8 images to [0, 1], then subtract `mean` and divide by `std` per channel.
 
     Parameters
     ----------
     images : Tensor, shape (batch, 3, H, W)
         uint8 pixel values 0..255. Floating-point images are taken as already preprocessed
         and returned unchanged.
+    mean, std : three numbers each, on the [0, 1] scale (red, green, blue).
 
     Returns
     -------
@@ -58,13 +64,24 @@ def imagenet_preprocess(images: Tensor) -> Tensor:
     """
     if images.is_floating_point():
         return images
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float64)
+    m = torch.tensor(tuple(mean), dtype=torch.float64)
+    sd = torch.tensor(tuple(std), dtype=torch.float64)
     # (x / 255 - mean) / std folded into one multiply and one subtract per pixel.
-    scale = (1.0 / (255.0 * std)).to(device=images.device, dtype=torch.float32)
-    shift = (mean / std).to(device=images.device, dtype=torch.float32)
+    scale = (1.0 / (255.0 * sd)).to(device=images.device, dtype=torch.float32)
+    shift = (m / sd).to(device=images.device, dtype=torch.float32)
     out = images.to(torch.float32)  # a new tensor, so the in-place steps leave `images` alone
     return out.mul_(scale[:, None, None]).sub_(shift[:, None, None])
+
+
+def imagenet_preprocess(images: Tensor) -> Tensor:
+    """`normalise` with ImageNet's channel mean and std (torchvision's pretrained models)."""
+    return normalise(images, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def preprocessor(spec: Preprocess) -> Callable[[Tensor], Tensor]:
+    """The per-batch step of `spec` (its normalisation); the geometry is applied when the
+    pictures are read (`inputs.stimuli.shape_picture`)."""
+    return functools.partial(normalise, mean=spec.mean, std=spec.std)
 
 
 class PooledActivations:

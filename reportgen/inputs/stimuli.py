@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from reportgen.config import Config
+from reportgen.config import Config, Preprocess
 from reportgen.errors import ReportgenError
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ __all__ = [
     "load_stimuli_from_config",
     "read_table",
     "sample_size_limits",
+    "shape_pictures",
     "widest_group",
     "sample_size_problems",
 ]
@@ -757,10 +758,28 @@ def check_sample_size(stimset: StimulusSet, min_per_class: int) -> None:
 # Images
 
 
+def shape_pictures(images: Tensor, spec: Preprocess) -> Tensor:
+    """The geometric part of ``[model.preprocess]`` on a uint8 batch ``[n, 3, H, W]``: grey,
+    resize (antialiased bilinear, as torchvision's transforms do), centre crop; uint8 out."""
+    from torchvision.transforms.v2 import functional as tvf
+
+    out = images
+    if spec.grayscale:
+        out = tvf.rgb_to_grayscale(out, num_output_channels=3)
+    if spec.resize is not None:
+        size = [spec.resize] if isinstance(spec.resize, int) else list(spec.resize)
+        out = tvf.resize(out, size, antialias=True)
+    if spec.center_crop is not None:
+        crop = spec.center_crop
+        out = tvf.center_crop(out, [crop, crop] if isinstance(crop, int) else list(crop))
+    return out
+
+
 def load_images(
     stimset: StimulusSet,
     size: int | tuple[int, int] | None = None,
     rows: Sequence[int] | None = None,
+    preprocess: Preprocess | None = None,
 ) -> Tensor:
     """Read stimulus images as RGB.
 
@@ -768,10 +787,12 @@ def load_images(
     ----------
     stimset : StimulusSet
     size : int or (height, width), optional
-        Resize every image to this size (bilinear). Default: keep the size, which must then be
-        the same for every image read.
+        Resize every image to exactly this size (bilinear).
     rows : sequence of int, optional
         Table rows to read (e.g. one batch); default all, in table order.
+    preprocess : Preprocess, optional
+        Apply its geometry (`shape_pictures`) to each picture as it is read. Without `size`
+        or a resize there, every picture must have the same size.
 
     Returns
     -------
@@ -782,7 +803,7 @@ def load_images(
     paths = stimset.image_paths()
     picked = range(len(paths)) if rows is None else rows
     target = (size, size) if isinstance(size, int) else size
-    arrays: list[np.ndarray] = []
+    pictures: list[Tensor] = []
     first: tuple[int, int] | None = None
     for i in picked:
         path = paths[i]
@@ -797,16 +818,24 @@ def load_images(
             ) from None
         if target is not None:
             rgb = rgb.resize((target[1], target[0]), Image.Resampling.BILINEAR)
-        hw = (rgb.height, rgb.width)
+        picture = torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
+        if preprocess is not None:
+            picture = shape_pictures(picture[None], preprocess)[0]
+        hw = (int(picture.shape[1]), int(picture.shape[2]))
         if first is None:
             first = hw
         elif hw != first:
+            fix = (
+                "set [model.preprocess] center_crop too"
+                if preprocess is not None and preprocess.resize is not None
+                else "give a common size, or set [model.preprocess] resize"
+            )
             raise ReportgenError(
                 f"{stimset.source}: image {path} is {hw[0]}x{hw[1]} px but earlier ones are "
-                f"{first[0]}x{first[1]}; give a common size"
+                f"{first[0]}x{first[1]} (after preprocessing); {fix}"
             )
-        arrays.append(np.asarray(rgb, dtype=np.uint8))
-    if not arrays:
+        pictures.append(picture)
+    if not pictures:
         h, w = target if target is not None else (0, 0)
         return torch.empty((0, 3, h, w), dtype=torch.uint8)
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return torch.stack(pictures).contiguous()

@@ -20,7 +20,13 @@ from reportgen.caveats import Caveat
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
 from reportgen.inputs.responses import StudyInputs, decision_matrix, load_study_inputs
-from reportgen.inputs.stimuli import StimulusSet, build_stimulus_set, encode, load_images
+from reportgen.inputs.stimuli import (
+    StimulusSet,
+    build_stimulus_set,
+    encode,
+    load_images,
+    shape_pictures,
+)
 
 ProgressFn = Callable[[str, int], Callable[[int], None]]
 """Opens a progress task: ``(description, total) -> advance(n)``."""
@@ -137,7 +143,7 @@ def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> St
     fingerprint = None
     if config.model is not None:
         t1 = time.perf_counter()
-        from reportgen.inputs.extract import extract
+        from reportgen.inputs.extract import extract, preprocessor
         from reportgen.inputs.model import load_model, model_fingerprint, resolve_layers
 
         mc = config.model
@@ -151,14 +157,17 @@ def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> St
         fingerprint = model_fingerprint(model)
         layers = resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
         if images is None:
-            images = load_images(stimset)
+            seen = load_images(stimset, preprocess=mc.preprocess)
+        else:  # generated pictures (kept as they are for the montages): the same geometry
+            seen = shape_pictures(images, mc.preprocess)
         advance = progress("Running the model", len(stimset)) if progress else None
         responses = extract(
             model,
-            images,
+            seen,
             layers,
             device=dev,
             batch_size=mc.batch_size,
+            preprocess=preprocessor(mc.preprocess),
             projection=mc.projection,
             dim=mc.projection_dim,
             seed=config.analysis.seed,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from reportgen.report.recommendations import Recommendation
 from reportgen.findings.queries import models_of, people_panels
 from reportgen.report.change import ChangeRow, change_section
-from reportgen.report.format import Formatter
+from reportgen.report.format import Formatter, Num, Pct
 from reportgen.report.key_points import (
     KeyPoint,
     RecommendationText,
@@ -50,6 +50,7 @@ class Narrative:
 
     lang: str
     analysed: str
+    alarms: list[str]  # page 1, before anything else: the model does not work
     notices: list[str]
     key_points: list[KeyPoint]
     drivers: list[str]
@@ -88,6 +89,17 @@ def build_narrative(
     models_of(f)
     several = len(f.study.models) > 1
     recs = [recommendation_text(r, fmt, several) for r in recommendations]
+    alarms = [
+        fmt.t(
+            "notices.low_accuracy",
+            model=c.detail["observer"],
+            accuracy=Pct(c.detail["accuracy"]),
+            n=Num(c.detail["n"]),
+            chance=Pct(c.detail["chance"]),
+        )
+        for c in f.warnings
+        if c.code == "low_accuracy"
+    ]
     notices = []
     if f.study.humans and f.study.humans_simulated:
         notices.append(fmt.t("notices.simulated_panel"))
@@ -99,6 +111,7 @@ def build_narrative(
     return Narrative(
         lang=strings["meta"]["lang"],
         analysed=analysed_line(f, fmt),
+        alarms=alarms,
         notices=notices,
         key_points=[
             key_point_drivers(f, fmt),

@@ -6,6 +6,9 @@ show if the action worked. Sentences live in the locale files under `rules.<rule
 
 The table (`RULES` below, in this order; effort in brackets):
 
+- model_at_chance: a model's accuracy on the standard stimuli does not clearly clear chance
+  (the `low_accuracy` caveat) → fix how the images reach it (preprocessing, class order,
+  weights) before reading anything else [low]
 - top_driver_changed: the top driver differs from the previous run's → treat it as a model
   change; confirm with the team that trained it [low]
 - nuisance_reliance: a nuisance factor (lighting, pose, position) carries significant decision
@@ -83,6 +86,28 @@ class Rule:
 
 def _models_param(models: list[str]) -> Names:
     return Names(tuple(models))
+
+
+def rule_model_at_chance(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    alarms = [c.detail for c in f.warnings if c.code == "low_accuracy"]
+    if not alarms:
+        return []
+    worst = min(alarms, key=lambda d: d["accuracy"])
+    return [
+        Recommendation(
+            "model_at_chance",
+            "high",
+            "low",
+            {
+                "accuracy": Pct(worst["accuracy"]),
+                "low": Pct(worst["ci_low"]),
+                "high": Pct(worst["ci_high"]),
+                "chance": Pct(worst["chance"]),
+                "n": Num(worst["n"]),
+                "models": _models_param([d["observer"] for d in alarms]),
+            },
+        )
+    ]
 
 
 def rule_top_driver_changed(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
@@ -307,6 +332,12 @@ def rule_late_decisive(f: Findings, history: list[HistoryRow]) -> list[Recommend
 
 
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "model_at_chance",
+        "the model's accuracy on standard images is not clearly above chance",
+        "fix how the images reach the model (preprocessing, class order, weights) first",
+        rule_model_at_chance,
+    ),
     Rule(
         "top_driver_changed",
         "the top driver changed since the last report",

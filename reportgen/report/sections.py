@@ -400,16 +400,22 @@ def caveat_sentence(code: str, detail: Mapping[str, Any], fmt: Formatter) -> str
         detail = {**detail, "message": detail["message"].strip().rstrip(".")}
     if key in table:
         try:
-            return table[key].format(**{k: _detail_value(v, fmt) for k, v in detail.items()})
+            return table[key].format(**{k: _detail_value(v, fmt, k) for k, v in detail.items()})
         except (KeyError, IndexError):
             pass  # the detail lacks a field the sentence names: fall through to the plain form
     items = Names(tuple(f"{k} = {_detail_value(v, fmt)}" for k, v in detail.items()))
     return fmt.t("caveats_generic.text", code=code, detail=items)
 
 
-def _detail_value(v: Any, fmt: Formatter) -> str:
+#: Caveat details that are fractions and read as percentages.
+PERCENT_DETAILS = frozenset({"accuracy", "chance", "ci_low", "ci_high"})
+
+
+def _detail_value(v: Any, fmt: Formatter, key: str = "") -> str:
     if isinstance(v, bool):
         return str(v)
+    if key in PERCENT_DETAILS and isinstance(v, int | float):
+        return fmt.pct(v)
     if isinstance(v, int):
         return fmt.num(v)
     if isinstance(v, float):
