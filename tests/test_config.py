@@ -369,8 +369,9 @@ def test_init_then_validate_lists_missing_files_then_passes_once_they_exist(
 
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    for key in ("model.weights", "stimuli.table", "stimuli.images", "humans.responses"):
+    for key in ("model.weights", "stimuli.table", "stimuli.images"):
         assert f"{path}: {key}: " in result.output
+    assert "humans" not in result.output  # [humans] is commented out until one has people
 
     _fill_starter_files(tmp_path)
     result = runner.invoke(app, ["validate", str(path)])
@@ -378,7 +379,8 @@ def test_init_then_validate_lists_missing_files_then_passes_once_they_exist(
     out = result.output
     assert "80 stimuli" in out and "cue-conflict" in out and "standard" in out
     assert "part-0, part-1" in out and "shape_1 (continuous)" in out
-    assert "resnet18" in out and "2 observer(s), 160 trials" in out
+    assert "resnet18" in out and "people: none" in out
+    assert "model check: right on" in out and "of 40 standard stimuli" in out
     # nuisance has 3 columns, so 10 per class is enough (>= 2*3) but below the 30 recommended
     assert "warning:" in out and "recommended" in out and "valid:" in out
 
@@ -410,8 +412,17 @@ def test_validate_reports_every_input_problem_at_once_without_traceback(tmp_path
     assert "line 9 (id p007), column 'image': image not found" in result.output
 
 
+def _with_people(text: str) -> str:
+    """The starter config with its commented-out [humans] section switched on."""
+    commented = '# [humans]\n# responses = "data/panel.csv"'
+    assert commented in text
+    return text.replace(commented, '[humans]\nresponses = "data/panel.csv"')
+
+
 def test_validate_checks_responses_and_sample_size_together(tmp_path: Path) -> None:
     runner.invoke(app, ["init", str(tmp_path / "study.toml")])
+    config = tmp_path / "study.toml"
+    config.write_text(_with_people(config.read_text()))
     _fill_starter_files(tmp_path, n_per_class=5)  # below the hard minimum of 10 per class
     panel = pd.read_csv(tmp_path / "data/panel.csv")
     panel.loc[0, "response"] = "part-9"
@@ -448,7 +459,7 @@ def test_validate_refuses_an_observer_id_shared_by_a_person_and_a_model_log(
     text = (Path(__file__).parents[1] / "reportgen" / "starter_config.toml").read_text()
     model = text[text.index("[model]") : text.index("[stimuli]")]
     (tmp_path / "study.toml").write_text(
-        text.replace(model, '[decisions]\nmodels = ["logs.csv"]\n')
+        _with_people(text.replace(model, '[decisions]\nmodels = ["logs.csv"]\n'))
     )
     result = runner.invoke(app, ["validate", str(tmp_path / "study.toml")])
     assert result.exit_code == 2

@@ -37,3 +37,21 @@ def test_every_python_package_is_listed() -> None:
     for init in sorted((ROOT / "reportgen").rglob("__init__.py")):
         name = ".".join(init.parent.relative_to(ROOT).parts)
         assert name in listed, f"{name} is not in pyproject packages"
+
+
+def test_python_dash_m_reportgen_is_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "reportgen", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith("reportgen ")
+    assert second.startswith("torch ") and "torchvision " in second and "CUDA" in second
+    helped = subprocess.run(
+        [sys.executable, "-m", "reportgen", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "Usage: reportgen" in helped.stdout
+    assert "validate" in helped.stdout and "run" in helped.stdout

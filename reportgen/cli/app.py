@@ -16,14 +16,26 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
+        import torch
+        import torchvision
+
+        if torch.cuda.is_available():
+            cuda = f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}"
+        else:
+            cuda = "no CUDA device (analyses run on the CPU)"
         typer.echo(f"reportgen {__version__}")
+        typer.echo(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {cuda}")
         raise typer.Exit()
 
 
 @app.callback()
 def main(
     version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the versions of reportgen, torch and torchvision, and the GPU.",
     ),
 ) -> None:
     """reportgen: information-theoretic analysis of a classifier, reported in plain words."""

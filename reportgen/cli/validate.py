@@ -164,6 +164,15 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
         out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
     from reportgen.inputs.stimuli import image_notices
 
+    for col in st.integer_coded:
+        levels = st.table[col].nunique()
+        out.print(
+            f"[yellow]notice:[/yellow] column {shown(repr(col))} holds {levels} whole-number "
+            "values, so it is analysed as categorical (a code, such as a part type); list it "
+            "in stimuli.continuous if it is a count or a measurement",
+            highlight=False,
+            soft_wrap=True,
+        )
     for line in image_notices(st, cfg.path.parent):
         out.print(f"[yellow]notice:[/yellow] {shown(line)}", highlight=False, soft_wrap=True)
     out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")

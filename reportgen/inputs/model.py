@@ -9,7 +9,8 @@ Three ways to name a model (the `[model] arch` field of the config):
   ``nn.Module`` (called with ``num_classes=`` when it accepts it), then filled from a state dict.
 
 Checkpoints that need full unpickling (a whole pickled ``nn.Module``, custom classes) run
-arbitrary code when loaded, so they are refused unless the user passes ``--trust-checkpoint``.
+arbitrary code when loaded, so they are refused unless the config sets
+``[model] trust_checkpoint = true``.
 Every user mistake becomes a :class:`~reportgen.errors.ReportgenError` naming the file and what
 is wrong, never a traceback.
 """
@@ -297,7 +298,8 @@ def _read_state_dict(path: Path, trust: bool) -> dict[str, torch.Tensor]:
             f"{path}: the checkpoint contains pickled Python objects{what}. Loading them needs "
             "full unpickling, which can run arbitrary code stored in the file, so reportgen "
             "loads weights only. Re-save just the state dict (torch.save(model.state_dict(), "
-            "path)), or pass --trust-checkpoint if you trust where the file came from"
+            "path)), or set trust_checkpoint = true in [model] if you trust where the file "
+            "came from"
         ) from None
     except Exception as err:  # corrupt zip, truncated file, not a torch file at all
         raise ReportgenError(
@@ -349,7 +351,8 @@ def _check_final_layer(state: Mapping[str, torch.Tensor], num_classes: int, sour
     if key is not None and state[key].shape[0] != num_classes:
         raise ReportgenError(
             f"model.num_classes: {source} has {state[key].shape[0]} outputs in its final layer "
-            f"'{key}' but the config says num_classes = {num_classes}"
+            f"'{key}' but the config says num_classes = {num_classes}; set [model] "
+            f"num_classes = {state[key].shape[0]} (and list that many stimuli.classes)"
         )
 
 
@@ -368,7 +371,9 @@ def _load_into(
     if final is not None and final in state and state[final].shape[0] != expected[final].shape[0]:
         problems.append(
             f"{path}: the checkpoint's final layer '{final}' has {state[final].shape[0]} outputs "
-            f"but the config says num_classes = {num_classes}"
+            f"but the config says num_classes = {num_classes}; fix that first: set [model] "
+            f"num_classes = {state[final].shape[0]} (the other mismatches below may follow "
+            "from it)"
         )
         module = final.rpartition(".")[0]
         head = {k for k in expected if k.rpartition(".")[0] == module}

@@ -45,6 +45,7 @@ __all__ = [
     "RESERVED_COLUMNS",
     "StimulusSet",
     "build_stimulus_set",
+    "cue_columns",
     "check_sample_size",
     "MAX_IMAGE_PIXELS",
     "encode",
@@ -62,6 +63,9 @@ __all__ = [
 
 RESERVED_COLUMNS: tuple[str, ...] = ("id", "image", "label", "condition")
 FactorKind = Literal["continuous", "categorical"]
+#: A factor column of whole numbers with at most this many distinct values is read as a
+#: categorical code (list it in ``stimuli.continuous`` if it is a count or a measurement).
+MAX_CODE_LEVELS = 12
 
 #: Cells read as missing in factor columns (compared case-insensitively).
 _MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
@@ -100,6 +104,8 @@ class StimulusSet:
     classes: tuple[str, ...]
     kinds: dict[str, FactorKind]
     source: str = ""
+    #: Factor columns of whole numbers with few values, taken as categorical codes.
+    integer_coded: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.table)
@@ -276,6 +282,7 @@ def load_stimuli(
     require_images: bool = True,
     categorical: Sequence[str] = (),
     continuous: Sequence[str] = (),
+    cue_columns: Sequence[str] = (),
 ) -> StimulusSet:
     """Load and check a stimulus table (CSV or Parquet) and its images.
 
@@ -293,6 +300,8 @@ def load_stimuli(
         Check that every image exists and can be read (needed whenever a model runs).
     categorical, continuous : sequences of column globs
         Override the automatic factor kind.
+    cue_columns : columns ``[cues]`` names (the class a cue points to); a glob never sweeps
+        them into a factor group (only their exact name does).
 
     Raises
     ------
@@ -311,6 +320,7 @@ def load_stimuli(
         require_images=require_images,
         categorical=categorical,
         continuous=continuous,
+        cue_columns=cue_columns,
         first_line=first_line,
     )
 
@@ -335,7 +345,14 @@ def load_stimuli_from_config(config: Config) -> StimulusSet:
         require_images=config.model is not None,
         categorical=st.categorical,
         continuous=st.continuous,
+        cue_columns=cue_columns(config),
     )
+
+
+def cue_columns(config: Config) -> tuple[str, ...]:
+    """The table columns `[cues]` names (whether the table has them or not)."""
+    c = config.cues
+    return (c.shape, c.texture, c.morph_from, c.morph_to, c.morph_level)
 
 
 def build_stimulus_set(
@@ -348,6 +365,7 @@ def build_stimulus_set(
     require_images: bool = True,
     categorical: Sequence[str] = (),
     continuous: Sequence[str] = (),
+    cue_columns: Sequence[str] = (),
     first_line: int | None = None,
 ) -> StimulusSet:
     """Check an in-memory stimulus table (from a file or a generator) and type its columns.
@@ -435,12 +453,13 @@ def build_stimulus_set(
     else:
         class_tuple = tuple(str(c) for c in classes) if classes is not None else ()
 
-    groups = _resolve_groups(table, factor_globs, source, problems)
+    groups = _resolve_groups(table, factor_globs, source, problems, cue_columns)
     factor_cols = [c for cols in groups.values() for c in cols]
     forced = _resolve_kind_overrides(factor_cols, categorical, continuous, source, problems)
     kinds: dict[str, FactorKind] = {}
+    coded: list[str] = []
     for col in factor_cols:
-        kinds[col] = _check_factor(table, col, forced.get(col), where, source, problems)
+        kinds[col] = _check_factor(table, col, forced.get(col), where, source, problems, coded)
 
     image_dir = Path(image_dir) if image_dir is not None else None
     if require_images and "image" in table.columns:
@@ -455,6 +474,7 @@ def build_stimulus_set(
         classes=class_tuple,
         kinds=kinds,
         source=source,
+        integer_coded=tuple(coded),
     )
 
 
@@ -463,15 +483,22 @@ def _resolve_groups(
     factor_globs: Mapping[str, Sequence[str]],
     source: str,
     problems: _Problems,
+    cue_columns: Sequence[str] = (),
 ) -> dict[str, list[str]]:
-    """Group -> factor columns in table order; globs never match the reserved columns."""
+    """Group -> factor columns in table order; globs never match the reserved columns, nor
+    the cue columns (``shape = ["shape_*"]`` must not catch ``shape_class``) unless named."""
     candidates = [c for c in table.columns if c not in RESERVED_COLUMNS]
+    cues = set(cue_columns)
     owner: dict[str, str] = {}
     groups: dict[str, list[str]] = {}
     for group, globs in factor_globs.items():
         matched: set[str] = set()
         for glob in globs:
-            hits = {c for c in candidates if fnmatch.fnmatchcase(c, glob)}
+            hits = {
+                c
+                for c in candidates
+                if fnmatch.fnmatchcase(c, glob) and (c not in cues or c == glob)
+            }
             if not hits:
                 if glob in RESERVED_COLUMNS:
                     reason = (
@@ -557,16 +584,37 @@ def _check_factor(
     where: Callable[[int, str], str],
     source: str,
     problems: _Problems,
+    coded: list[str] | None = None,
 ) -> FactorKind:
-    """Decide the column's kind, convert it in place, and record its problems."""
+    """Decide the column's kind, convert it in place, and record its problems. A column of
+    whole numbers with at most `MAX_CODE_LEVELS` values is a code (a part type 0..7), not a
+    measurement: categorical unless `forced`; its name is appended to `coded`."""
     values = table[col]
     missing, numbers, numeric = _parse_numbers(values)
     present = int((~missing).sum())
     n_numeric = int(numeric.sum())
+    given = numbers[numeric & ~missing]
+    is_code = (
+        present > 0
+        and n_numeric == present
+        and bool(np.all(np.isfinite(given)))
+        and bool(np.all(given == np.round(given)))
+        and 1 < len(np.unique(given)) <= MAX_CODE_LEVELS
+    )
     if forced is not None:
         kind: FactorKind = forced
     elif pd.api.types.is_bool_dtype(values):
         kind = "categorical"
+    elif is_code:
+        kind = "categorical"
+        if coded is not None:
+            coded.append(col)
+        # '3', not '3.0', whether pandas read the column as integers or floats
+        values = pd.Series(
+            [None if m else str(int(x)) for m, x in zip(missing, numbers, strict=True)],
+            index=table.index,
+            dtype=object,
+        )
     else:
         # Mostly numbers means a continuous factor with typos, not a categorical one.
         kind = "continuous" if present and n_numeric * 2 > present else "categorical"

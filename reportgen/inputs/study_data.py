@@ -23,6 +23,7 @@ from reportgen.inputs.responses import StudyInputs, decision_matrix, load_study_
 from reportgen.inputs.stimuli import (
     StimulusSet,
     build_stimulus_set,
+    cue_columns,
     encode,
     load_images,
     shape_pictures,
@@ -330,6 +331,7 @@ def _generated_inputs(config: Config) -> tuple[StudyInputs, Tensor]:
         require_images=False,
         categorical=config.stimuli.categorical,
         continuous=config.stimuli.continuous,
+        cue_columns=cue_columns(config),
     )
     return load_study_inputs(config, stimset), images
 

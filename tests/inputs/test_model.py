@@ -99,7 +99,7 @@ def test_pickled_module_is_refused_without_trust_and_loaded_with_it(
     with pytest.raises(ReportgenError) as excinfo:
         load_model("resnet18", pickled, 8)
     text = _message(excinfo)
-    assert "--trust-checkpoint" in text
+    assert "trust_checkpoint = true in [model]" in text and "--trust" not in text
     assert "torchvision.models.resnet.ResNet" in text  # says which object was refused
     assert "arbitrary code" in text  # and why
     assert model_fingerprint(load_model("resnet18", pickled, 8, trust_checkpoint=True)) == (
@@ -113,7 +113,7 @@ def test_checkpoint_with_custom_object_is_refused_without_trust(
     path, fingerprint = resnet18_file
     odd = tmp_path / "with_custom.pt"
     torch.save({"state_dict": torch.load(path, weights_only=True), "meta": _Custom()}, odd)
-    with pytest.raises(ReportgenError, match="--trust-checkpoint"):
+    with pytest.raises(ReportgenError, match="trust_checkpoint = true"):
         load_model("resnet18", odd, 8)
     assert model_fingerprint(load_model("resnet18", odd, 8, trust_checkpoint=True)) == fingerprint
 
@@ -125,6 +125,7 @@ def test_wrong_num_classes_names_both_numbers(resnet18_file: tuple[Path, str]) -
     assert len(excinfo.value.problems) == 1  # fc.bias is the same mistake, not a second one
     text = _message(excinfo)
     assert "fc.weight" in text and "8 outputs" in text and "num_classes = 10" in text
+    assert "fix that first: set [model] num_classes = 8" in text
 
 
 def test_unknown_architecture_suggests_close_names() -> None:

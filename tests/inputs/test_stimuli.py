@@ -89,16 +89,34 @@ def test_numeric_labels_sort_as_numbers_so_class_index_matches_model_output(
     assert st.classes == tuple(str(k) for k in range(12))  # '10' after '9', not after '1'
 
 
-def test_categorical_override_turns_a_numeric_code_into_categories(tmp_path: Path) -> None:
-    rows = _table()
-    rows["part_type"] = [i % 4 for i in range(len(rows["id"]))]
+def test_a_whole_number_code_is_categorical_unless_declared_continuous(tmp_path: Path) -> None:
+    # Ranking a part type 0..3 as if it were a measurement is the trap: 3 is not "more" than 1.
+    rows = _table(n_per_class=5)
+    n = len(rows["id"])
+    rows["part_type"] = [float(i % 4) for i in range(n)]  # 0.0, 1.0, ... read as a code too
+    rows["count"] = list(range(n))  # 15 whole numbers: more than a code has
     path = _write(tmp_path, rows)
-    globs = {**GLOBS, "type": ["part_type"]}
-    assert _load(path, globs=globs).kinds["part_type"] == "continuous"
-    st = _load(path, globs=globs, categorical=["part_*"])
-    assert st.kinds["part_type"] == "categorical"
+    globs = {**GLOBS, "type": ["part_type"], "n": ["count"]}
+    st = _load(path, globs=globs)
+    assert st.kinds["part_type"] == "categorical" and st.integer_coded == ("part_type",)
+    assert st.kinds["count"] == "continuous"
     codes = st.factor_tensor("part_type")
-    assert codes.dtype == torch.long and codes.tolist() == [i % 4 for i in range(12)]
+    assert codes.dtype == torch.long and codes.tolist() == [i % 4 for i in range(n)]
+    assert set(st.table["part_type"]) == {"0", "1", "2", "3"}  # not '0.0'
+    declared = _load(path, globs=globs, continuous=["part_*"])
+    assert declared.kinds["part_type"] == "continuous" and declared.integer_coded == ()
+
+
+def test_a_glob_never_sweeps_a_cue_column_into_a_factor_group(tmp_path: Path) -> None:
+    rows = _table()
+    rows["shape_class"] = [("bolt", "nut", "washer")[i % 3] for i in range(len(rows["id"]))]
+    path = _write(tmp_path, rows)
+    swept = _load(path, globs={"shape": ["shape_*"]})
+    assert "shape_class" in swept.groups["shape"]  # without [cues], it is just a column
+    st = _load(path, globs={"shape": ["shape_*"]}, cue_columns=("shape_class", "texture_class"))
+    assert "shape_class" not in st.groups["shape"] and st.groups["shape"]
+    named = _load(path, globs={"shape": ["shape_*", "shape_class"]}, cue_columns=("shape_class",))
+    assert "shape_class" in named.groups["shape"]  # named outright, it is the user's choice
 
 
 def _set(column: str, row: int, value: object) -> Callable[[dict], None]:
