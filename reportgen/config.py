@@ -177,7 +177,8 @@ class ModelConfig:
     """``[model]``: the classifier whose decisions and layers are analysed.
 
     ``arch`` is a torchvision classification architecture name (``"resnet18"``),
-    ``"torchscript"`` (``weights`` is then a TorchScript file), ``"package.module:callable"``
+    ``"export"`` (``weights`` is then a ``torch.export`` program, ``.pt2``), ``"torchscript"``
+    (``weights`` is then a TorchScript file), ``"package.module:callable"``
     or ``"/abs/path/file.py:callable"`` (a function returning an ``nn.Module``; ``weights``
     optional, a state dict when given). Code named here runs: a file is resolved against the
     config's folder, a module is looked up in the config's folder before installed packages.
@@ -702,8 +703,8 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
     arch = r.text(sec, "model", "arch")
     route = None
     if isinstance(arch, str):
-        if arch == "torchscript":
-            route = "torchscript"
+        if arch in ("torchscript", "export"):
+            route = arch
         elif (m := _FILE_CALLABLE.fullmatch(arch)) is not None:
             # Code named by the config is looked up next to the config, never in the folder
             # the command happens to run from.
@@ -723,11 +724,18 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
                 r.problem(
                     "model.arch",
                     f"unknown torchvision architecture {arch!r}{_suggest(arch, names)}; "
-                    "or use 'torchscript' or 'package.module:function'",
+                    "or use 'export', 'torchscript' or 'package.module:function'",
                 )
     weights = r.path(sec, "model", "weights", default=None)
-    if weights is None and "weights" not in sec and route in ("torchvision", "torchscript"):
-        what = "a TorchScript file" if route == "torchscript" else "a state dict (.pt)"
+    if (
+        weights is None
+        and "weights" not in sec
+        and route in ("torchvision", "torchscript", "export")
+    ):
+        what = {
+            "torchscript": "a TorchScript file",
+            "export": "a .pt2 file written by torch.export.save",
+        }.get(route, "a state dict (.pt)")
         r.problem("model.weights", f"missing; expected {what}")
     num_classes = r.integer(sec, "model", "num_classes", None, minimum=2)
     if num_classes is None and "num_classes" not in sec and route == "torchvision":
@@ -741,6 +749,8 @@ def _read_model(r: _Reader, raw: dict[str, Any]) -> ModelConfig | None:
                 r.problem(
                     "model.layers", f'must be "auto" or a list of module names, got {value!r}'
                 )
+            elif value == []:
+                layers = ()  # decisions only: a model format without hookable layers
             else:
                 layers = r.text_list(sec, "model", "layers", allow_single=False) or "auto"
     trust = r.boolean(sec, "model", "trust_checkpoint", False)

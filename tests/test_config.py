@@ -209,7 +209,7 @@ BAD_CONFIGS = [
     pytest.param(
         _swap('arch = "resnet18"', 'arch = "resnet81"'),
         "model.arch: unknown torchvision architecture 'resnet81' (did you mean "
-        "'resnet18'?); or use 'torchscript' or 'package.module:function'",
+        "'resnet18'?); or use 'export', 'torchscript' or 'package.module:function'",
         id="arch",
     ),
     pytest.param(

@@ -184,3 +184,44 @@ def test_pictures_of_different_sizes_are_accepted_once_a_resize_makes_them_one(
         16,
     )
     assert load_images(st, preprocess=Preprocess(resize=(16, 24))).shape == (3, 3, 16, 24)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_torchscript_model_is_analysed_on_its_decisions_with_consistent_advice(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    study = tmp_path / "study"
+    config = bands_study(study, "[model.preprocess]\nmean = [0, 0, 0]\nstd = [1, 1, 1]\n")
+    sys.path.insert(0, str(study))
+    try:
+        import net  # the study's own BANDS_NET
+
+        torch.jit.save(torch.jit.script(net.build(3)), str(study / "bands.ts"))
+    finally:
+        sys.path.remove(str(study))
+        sys.modules.pop("net", None)
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('arch = "net.py:build"', 'arch = "torchscript"\nweights = "bands.ts"')
+    config.write_text(text.replace('layers = ["feat"]', 'layers = "auto"'), encoding="utf-8")
+    refused = CliRunner().invoke(app, ["validate", str(config)])
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert "cannot expose its layers" in said and "set layers = [] in [model]" in said
+    assert "arch = 'export'" in said
+
+    config.write_text(text.replace('layers = ["feat"]', "layers = []"), encoding="utf-8")
+    checked = CliRunner().invoke(app, ["validate", str(config)])
+    assert checked.exit_code == 0, checked.output  # the advice given is a config that works
+    assert "layers analysed: none (decisions only)" in " ".join(checked.output.split())
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app, ["run", str(config), "--out", str(out), "--db", str(tmp_path / "h.sqlite")]
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["behaviour"]["accuracy"][0]["accuracy"] == 1.0
+    assert results["layers"] == []
+    assert "No network stage was analysed" in (out / "report.html").read_text(encoding="utf-8")

@@ -91,7 +91,7 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
 
     if cfg.model is not None:
         m = cfg.model
-        layers = m.layers if isinstance(m.layers, str) else ", ".join(m.layers)
+        layers = m.layers if isinstance(m.layers, str) else ", ".join(m.layers) or "none"
         weights = m.weights if m.weights is not None else "(built by the function)"
         out.print(
             f"[bold]model[/bold] {shown(m.arch)}, weights {shown(str(weights))}, "
@@ -102,7 +102,8 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
         if check is not None:
             from reportgen.findings.evidence import chance_level
 
-            out.print(f"[bold]layers analysed[/bold]: {shown(', '.join(check.layers))}")
+            listed = ", ".join(check.layers) or "none (decisions only)"
+            out.print(f"[bold]layers analysed[/bold]: {shown(listed)}")
             if check.n:
                 chance = chance_level(check.labels)
                 out.print(

@@ -1,9 +1,11 @@
 """The model adapter: load a classifier, choose its device, fingerprint it, pick its layers.
 
-Three ways to name a model (the `[model] arch` field of the config):
+Four ways to name a model (the `[model] arch` field of the config):
 
 - a torchvision classification architecture (``"resnet18"``): built with random weights and
   ``num_classes`` outputs, then filled from a state dict loaded with ``weights_only=True``;
+- ``"export"``: a ``torch.export`` program written by ``torch.export.save`` (``.pt2``, with a
+  dynamic batch dimension), loaded as tensors only and unflattened so its layers can be hooked;
 - ``"torchscript"``: a file written by ``torch.jit.save``;
 - ``"package.module:callable"`` or ``"path/to/file.py:callable"``: user code that returns an
   ``nn.Module`` (called with ``num_classes=`` when it accepts it), then filled from a state dict.
@@ -23,12 +25,13 @@ import importlib
 import importlib.util
 import inspect
 import io
+import logging
 import pickle
 import re
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from torch import nn
 from reportgen.errors import ReportgenError
 
 __all__ = [
+    "EXPORT",
     "TORCHSCRIPT",
     "classification_architectures",
     "load_model",
@@ -47,6 +51,7 @@ __all__ = [
 ]
 
 TORCHSCRIPT = "torchscript"
+EXPORT = "export"  # a torch.export program saved with torch.export.save (.pt2)
 
 # Keys under which training scripts commonly nest the state dict inside a checkpoint dict.
 _NESTED_STATE_KEYS = ("state_dict", "model", "model_state_dict")
@@ -113,6 +118,8 @@ def load_model(
     if arch == TORCHSCRIPT:
         model = _load_torchscript(weights_path, num_classes)
         return model.eval()
+    if arch == EXPORT:
+        return _load_exported(weights_path, num_classes, trust_checkpoint)
 
     if ":" in arch:
         model = _build_from_callable(arch, num_classes, code_dir)
@@ -269,6 +276,65 @@ def _load_torchscript(path: Path | None, num_classes: int) -> nn.Module:
         ) from None
     _check_final_layer(model.state_dict(), num_classes, f"{path} (TorchScript)")
     return model
+
+
+@contextmanager
+def _tensors_only() -> Iterator[None]:
+    """While a .pt2 archive loads: every torch.load reads tensors only and nothing else is
+    unpickled. torch.export.load unpickles weights and constants marked `use_pickle`,
+    'opaque' constants (pickle.loads), custom objects, and falls back to a full torch.load
+    when a tensors-only one fails: each of those can run code stored in the file."""
+    real_load = torch.load
+    # torch.export logs each refused load with a traceback; the user gets our one line
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+
+    def tensors_only(*args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        return real_load(*args, **kwargs)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("the archive holds a pickled Python object")
+
+    saved = (torch.load, pickle.loads, pickle.load, torch._C._pickle_load_obj)
+    torch.load, pickle.loads, pickle.load = tensors_only, refuse, refuse  # type: ignore[assignment]
+    torch._C._pickle_load_obj = refuse
+    try:
+        yield
+    finally:
+        torch.load, pickle.loads, pickle.load, torch._C._pickle_load_obj = saved  # type: ignore[assignment]
+        log.setLevel(level)
+
+
+def _load_exported(path: Path | None, num_classes: int, trust: bool) -> nn.Module:
+    if path is None:
+        raise ReportgenError(
+            "model.weights: arch 'export' needs the .pt2 file written by torch.export.save"
+        )
+    _check_readable(path)
+    try:
+        with warnings.catch_warnings(), nullcontext() if trust else _tensors_only():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(path))
+            # unflatten restores the module tree (layer1, layer2, ...), so forward hooks and
+            # the automatic layer choice work as on the eager model
+            model = torch.export.unflatten(program)
+    except pickle.UnpicklingError:
+        raise ReportgenError(
+            f"{path}: the exported program contains pickled Python objects. Loading them can "
+            "run arbitrary code stored in the file, so reportgen loads tensors only; export the "
+            "model without custom objects, or set trust_checkpoint = true in [model] if you "
+            "trust where the file came from"
+        ) from None
+    except Exception as err:  # not a zip, not a PT2 archive, a newer format version
+        raise ReportgenError(
+            f"{path}: not a torch.export archive ({type(err).__name__}: {_first_line(err)}); "
+            "save the model with torch.export.save(torch.export.export(model, (example,), "
+            "dynamic_shapes=...), path)"
+        ) from None
+    _check_final_layer(model.state_dict(), num_classes, f"{path} (exported program)")
+    return model.eval() if hasattr(model, "eval") else model
 
 
 def _check_readable(path: Path) -> None:
@@ -484,8 +550,9 @@ def resolve_layers(model: nn.Module, spec: str | list[str]) -> list[str]:
     if isinstance(model, torch.jit.ScriptModule):
         raise ReportgenError(
             "model.layers: a TorchScript model cannot expose its layers (PyTorch allows no "
-            "forward hooks on a loaded ScriptModule); set layers = [] to analyse its decisions "
-            "only, or load it as an architecture name or 'module:callable' with a state dict"
+            "forward hooks on a loaded ScriptModule); set layers = [] in [model] to analyse its "
+            "decisions only, or save the model with torch.export.save and use arch = 'export' "
+            "(or an architecture name or 'module:callable' with a state dict) to analyse them"
         )
     if names == ["auto"]:
         return _auto_layers(model)
@@ -510,7 +577,7 @@ def resolve_layers(model: nn.Module, spec: str | list[str]) -> list[str]:
 def _auto_layers(model: nn.Module) -> list[str]:
     children = dict(model.named_children())
     stages = sorted((n for n in children if re.fullmatch(r"layer\d+", n)), key=lambda n: int(n[5:]))
-    if stages and "avgpool" in children and isinstance(children.get("fc"), nn.Linear):
+    if stages and "avgpool" in children and _is_linear(children.get("fc")):
         return [*stages, "avgpool"]  # ResNet family (incl. ResNeXt, wide ResNet)
 
     features, classifier = children.get("features"), children.get("classifier")
@@ -534,6 +601,17 @@ def _auto_layers(model: nn.Module) -> list[str]:
             f"names instead (top-level modules: {_few(list(children))})"
         )
     return chosen
+
+
+def _is_linear(module: nn.Module | None) -> bool:
+    """An nn.Linear, or what one becomes in an unflattened exported program (a leaf module
+    whose only weight is a matrix)."""
+    if isinstance(module, nn.Linear):
+        return True
+    if module is None or any(True for _ in module.children()):
+        return False
+    weight = dict(module.named_parameters(recurse=False)).get("weight")
+    return weight is not None and weight.ndim == 2
 
 
 def _dry_run_layers(model: nn.Module) -> list[str]:

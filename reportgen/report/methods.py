@@ -52,7 +52,8 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
         layers = dict.fromkeys(x.layer for x in sorted(f.layers, key=lambda x: x.depth))
         rows.append((t("methods.layers"), fmt.join(layers)))
     else:
-        rows.append((t("methods.layers"), t("network.omitted")))
+        why = "network.omitted" if f.study.decision_only else "network.no_layers"
+        rows.append((t("methods.layers"), t(why)))
     if s.humans:
         label = t("methods.observers_simulated" if s.humans_simulated else "methods.observers")
         rows.append((label, fmt.join(s.humans)))

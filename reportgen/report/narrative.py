@@ -121,7 +121,13 @@ def build_narrative(
         drivers=drivers_section(f, fmt),
         people=people_section(f, fmt),
         network=network_section(f, fmt),
-        network_omitted=fmt.t("network.omitted") if f.study.decision_only else None,
+        network_omitted=(
+            fmt.t("network.omitted")
+            if f.study.decision_only
+            else fmt.t("network.no_layers")
+            if not f.layers
+            else None
+        ),
         risks=risks_section(f, fmt),
         change=change,
         change_rows=change_rows,

@@ -365,3 +365,79 @@ def test_model_code_reads_an_empty_standard_input_not_the_terminal(tmp_path: Pat
     assert isinstance(model, nn.Linear)
     with pytest.raises(ReportgenError, match="EOFError"):
         load_model("builtins:input", None, 2)
+
+
+# ------------------------------------------------------------------ export route (.pt2)
+
+
+def _exported_resnet18(folder: Path) -> tuple[Path, nn.Module]:
+    torch.manual_seed(2)
+    eager = tvm.resnet18(weights=None, num_classes=4).eval()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(eager, (torch.randn(2, 3, 32, 32),), dynamic_shapes=({0: batch},))
+    path = folder / "resnet18.pt2"
+    torch.export.save(program, path)
+    return path, eager
+
+
+def test_an_exported_resnet18_loads_with_its_layers_and_the_eager_outputs(
+    tmp_path: Path,
+) -> None:
+    from reportgen.inputs.extract import extract
+
+    path, eager = _exported_resnet18(tmp_path)
+    loaded = load_model("export", path, 4)
+    assert resolve_layers(loaded, "auto") == ["layer1", "layer2", "layer3", "layer4", "avgpool"]
+    assert resolve_layers(loaded, ["layer3.1.conv2"]) == ["layer3.1.conv2"]
+    with pytest.raises(ReportgenError, match="did you mean layer4"):
+        resolve_layers(loaded, ["layr4"])
+    x = torch.randn(5, 3, 32, 32)  # another batch size than the export's example
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x), eager(x), rtol=1e-5, atol=1e-5)
+    pictures = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    from_file = extract(loaded, pictures, ["layer2", "avgpool"], device="cpu", batch_size=4)
+    from_eager = extract(eager, pictures, ["layer2", "avgpool"], device="cpu", batch_size=4)
+    assert torch.equal(from_file.decisions, from_eager.decisions)
+    for name in ("layer2", "avgpool"):  # forward hooks see the same activations
+        torch.testing.assert_close(
+            from_file.activations[name], from_eager.activations[name], rtol=1e-4, atol=1e-5
+        )
+    with pytest.raises(ReportgenError, match=r"4 outputs .*num_classes = 8"):
+        load_model("export", path, 8)
+    with pytest.raises(ReportgenError, match="not a torch.export archive"):
+        (tmp_path / "junk.pt2").write_bytes(b"not a zip")
+        load_model("export", tmp_path / "junk.pt2", 4)
+
+
+def test_an_exported_program_carrying_a_pickle_is_refused_without_running_it(
+    tmp_path: Path,
+) -> None:
+    """torch.export.load falls back to a full unpickling when a tensors-only load fails: a
+    pickle planted in the archive's sample inputs runs on load unless it is refused."""
+    import os
+    import pickle
+    import zipfile
+
+    path, _ = _exported_resnet18(tmp_path)
+    marker = tmp_path / "ran"
+
+    class Planted:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt2"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("data/sample_inputs/model.pt"):
+                data = pickle.dumps(Planted())
+            dst.writestr(item, data)
+    with pytest.raises(ReportgenError, match="contains pickled Python objects") as err:
+        load_model("export", evil, 4)
+    assert "trust_checkpoint = true" in str(err.value)
+    assert not marker.exists()
+    assert torch.load is torch.serialization.load and pickle.loads is not None  # restored
+    # The same file with trust: the planted code does run, which is why trust is opt-in.
+    with pytest.raises(ReportgenError):
+        load_model("export", evil, 4, trust_checkpoint=True)
+    assert marker.exists()
