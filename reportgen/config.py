@@ -88,7 +88,7 @@ GENERATOR_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
 MAX_GENERATED_BYTES = 4 * 2**30
 
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "report": ("title", "study", "period", "language", "history_db"),
+    "report": ("title", "study", "period", "language", "history_db", "history"),
     "model": (
         "name",
         "arch",
@@ -130,6 +130,7 @@ class ReportConfig:
     period: str = ""  # e.g. "2026-Q4"; shown on the cover and used by the history store
     language: Literal["en", "ja"] = "en"
     history_db: Path | None = None  # SQLite file of past runs; created on first use
+    history: bool = True  # record each run there (false: read it, never write it)
 
 
 #: The channel mean and std of ImageNet training images, on the [0, 1] scale: what
@@ -681,7 +682,12 @@ def _read_report(r: _Reader, raw: dict[str, Any]) -> ReportConfig | None:
     if history is not None and history.is_dir():
         r.problem("report.history_db", f"is a folder, expected a database file: {history}")
     return ReportConfig(
-        title=title, study=study, period=period, language=language, history_db=history
+        title=title,
+        study=study,
+        period=period,
+        language=language,
+        history_db=history,
+        history=bool(r.boolean(sec, "report", "history", True)),
     )
 
 

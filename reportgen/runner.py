@@ -46,11 +46,14 @@ def run_study(
     history_db: Path | None = None,
     render: bool = True,
     progress: ProgressFn | None = None,
+    record: bool = True,
 ) -> RunResult:
     """Run the study `config` describes and write its outputs into `out_dir`.
 
     `config` is the run's one source of settings: the CLI applies its overrides with
     `Config.with_overrides`; an unresolved config is resolved here (device ``auto``).
+    The run is recorded in the history store unless `record` is false or the config says
+    ``[report] history = false``; either way earlier runs there are read, never created.
     """
     from reportgen.outputs.history import default_db_path, previous_runs, record_run
     from reportgen.report.render import render_report
@@ -84,9 +87,10 @@ def run_study(
             log.append(f"total: {time.perf_counter() - t0:.1f} s")
             write_results(findings, stage, log)
             staged.publish()
-            if render:  # after the swap: a row never points at a report that is not in place
+            recorded = render and record and config.report.history
+            if recorded:  # after the swap: a row never points at a report that is not in place
                 record_run(db, findings)
-    return RunResult(out_dir, findings, pdf, html, db if render else None)
+    return RunResult(out_dir, findings, pdf, html, db if recorded else None)
 
 
 def config_inputs(config: Config) -> list[Path]:

@@ -376,3 +376,36 @@ def test_model_code_that_aborts_the_process_leaves_no_stage_and_no_exit_status_0
     )
     assert done.returncode != 0, done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]  # no stage, no history
+
+
+@pytest.mark.slow
+def test_a_run_can_stay_out_of_the_history_store_and_a_demo_does_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "h.sqlite"
+    config = tiny_study(tmp_path / "study")
+    code, output = run(config, "--out", tmp_path / "a", "--db", db, "--no-history")
+    assert code == 0, output
+    assert (tmp_path / "a" / "report.pdf").is_file() and not db.exists()
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('title = "tiny"', 'title = "tiny"\nhistory = false'))
+    code, output = run(config, "--out", tmp_path / "b", "--db", db)
+    assert code == 0, output
+    assert not db.exists() and "Recorded in" not in output
+    config.write_text(text)
+    code, output = run(config, "--out", tmp_path / "c", "--db", db)
+    assert code == 0 and "Recorded in" in output and len(list_runs(db)) == 1
+
+    # The demo's run_study call: recorded only when --db names a store.
+    import reportgen.runner
+
+    calls: list[dict] = []
+
+    def fake_run_study(config, out, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        raise ReportgenError("stop here")
+
+    monkeypatch.setattr(reportgen.runner, "run_study", fake_run_study)
+    for extra in ([], ["--db", str(db)]):
+        CliRunner().invoke(app, ["demo", "parts", "--out", str(tmp_path / "d"), *extra])
+    assert [c["record"] for c in calls] == [False, True]

@@ -26,6 +26,7 @@ def _run(
     device: Device | None,
     seed: int | None,
     history_db: Path | None,
+    record: bool = True,
 ) -> None:
     from reportgen.config import load_config
     from reportgen.runner import run_study
@@ -37,9 +38,16 @@ def _run(
             language=lang.value if lang else None,
         )
         with progress_bars() as progress:
-            result = run_study(config, out, history_db=history_db, progress=progress)
+            result = run_study(config, out, history_db=history_db, progress=progress, record=record)
     console.print(f"Report written to {shown(str(result.report_pdf))}", highlight=False)
     console.print(f"Results: {shown(str(result.out_dir / 'results.json'))}", highlight=False)
+    if result.history_db is not None:
+        console.print(f"Recorded in {shown(str(result.history_db))}", highlight=False)
+
+
+NO_HISTORY = typer.Option(
+    "--no-history", help="Do not record this run in the history store (it is still read)."
+)
 
 
 @app.command()
@@ -52,9 +60,10 @@ def run(
     history_db: Annotated[
         Path | None, typer.Option("--db", help="History store (SQLite file).")
     ] = None,
+    no_history: Annotated[bool, NO_HISTORY] = False,
 ) -> None:
     """Run the study described by CONFIG and write its report to OUT."""
-    _run(config, out, lang, device, seed, history_db)
+    _run(config, out, lang, device, seed, history_db, record=not no_history)
 
 
 @app.command()
@@ -64,13 +73,16 @@ def demo(
     lang: Annotated[Lang | None, typer.Option("--lang", help="Report language.")] = None,
     device: Annotated[Device | None, typer.Option("--device", help="Where to compute.")] = None,
     history_db: Annotated[
-        Path | None, typer.Option("--db", help="History store (SQLite file).")
+        Path | None,
+        typer.Option("--db", help="Record the demo in this history store (default: none)."),
     ] = None,
 ) -> None:
     """Run an embedded demo study (parts: generated parts and a small ResNet; cue-conflict:
-    real human and CNN decisions from Geirhos et al., ICLR 2019)."""
+    real human and CNN decisions from Geirhos et al., ICLR 2019). A demo is recorded in a
+    history store only when --db names one: your own store keeps your own studies."""
     from reportgen.runner import demo_config_path
 
     with cli_errors():
         config_path = demo_config_path(name)
-    _run(config_path, out or Path(f"out/{name}"), lang, device, None, history_db)
+    out_dir = out or Path(f"out/{name}")
+    _run(config_path, out_dir, lang, device, None, history_db, record=history_db is not None)

@@ -222,3 +222,11 @@ def list_runs(db_path: Path) -> list[HistoryRow]:
     with connect(db_path) as con:
         recs = con.execute("SELECT * FROM runs ORDER BY id").fetchall()
         return [_row_load(r, db_path) for r in recs]
+
+
+def delete_run(db_path: Path, run_id: int) -> bool:
+    """Remove run `run_id` from the store; False when there is no such run (or no store)."""
+    if not Path(db_path).exists():
+        return False
+    with connect(db_path) as con, transaction(con):
+        return con.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0

@@ -132,3 +132,36 @@ def test_trend_shows_the_latest_report_of_each_of_the_last_periods() -> None:
     assert [r.period for r in rows] == [
         "2021-Q2", "2021-Q3", "2021-Q4", "2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4", "2026-Q4"
     ]  # fmt: skip
+
+
+def test_history_filters_prints_json_fits_80_columns_and_deletes_one_run(tmp_path) -> None:
+    import json
+
+    db = tmp_path / "h.sqlite"
+    for period in ("2026-Q2", "2026-Q3"):
+        record_run(db, parts_findings(period=period))
+    record_run(db, cue_conflict_findings())
+
+    def history(*args: str, columns: int = 80):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(
+            app, ["history", "--db", str(db), *args], env={"COLUMNS": str(columns)}
+        )
+
+    narrow = history()
+    assert narrow.exit_code == 0, narrow.output
+    assert all(len(line) <= 80 for line in narrow.output.splitlines())
+    for header in ("study", "period", "share", "kappa", "acc."):  # no column dropped
+        assert header in narrow.output
+    listed = json.loads(history("--study", "parts-demo", "--limit", "1", "--json").output)
+    assert [r["period"] for r in listed] == ["2026-Q3"]
+    assert listed[0]["top_driver"] == "texture" and listed[0]["top_driver_share"] == 0.71
+    assert "No runs recorded for study 'nope'" in " ".join(
+        history("--study", "nope").output.split()
+    )
+
+    first = list_runs(db)[0].id
+    gone = CliRunner().invoke(app, ["history", "delete", str(first), "--db", str(db)])
+    assert gone.exit_code == 0 and f"Removed run #{first}" in gone.output
+    assert [r.period for r in list_runs(db)][:1] == ["2026-Q3"]
+    missing = CliRunner().invoke(app, ["history", "delete", "999", "--db", str(db)])
+    assert missing.exit_code == 2 and "no run #999" in missing.output
