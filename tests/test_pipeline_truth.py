@@ -566,7 +566,8 @@ def test_factors_with_many_repeated_values_get_a_caveat() -> None:
             "shape_smooth": [0.01 * i for i in range(n)],  # no repeats
             "shape_zeroes": [0.0] * 12 + [0.01 * i for i in range(12, n)],  # 12 tied: 12%
             "shape_zeroes_ok": [0.0] * 10 + [0.01 * i for i in range(10, n)],  # 10%: no caveat
-            "shape_levels": [float(i % 5) for i in range(n)],  # every value tied
+            # every value tied (halves: whole numbers with few values would be a categorical code)
+            "shape_levels": [0.5 * (i % 5) for i in range(n)],
             "texture_kind": ["x", "y"] * (n // 2),  # categorical: never a tie caveat
             "texture_step": [0.01 * (i + 1) for i in range(50)] + [0.0] * 50,  # morphs tied
         }
