@@ -409,3 +409,48 @@ def test_a_run_can_stay_out_of_the_history_store_and_a_demo_does_unless_asked(
     for extra in ([], ["--db", str(db)]):
         CliRunner().invoke(app, ["demo", "parts", "--out", str(tmp_path / "d"), *extra])
     assert [c["record"] for c in calls] == [False, True]
+
+
+def test_progress_off_a_terminal_is_a_line_per_stage_and_every_30_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import reportgen.cli.terminal as terminal
+
+    now = [100.0]
+    monkeypatch.setattr(terminal.time, "perf_counter", lambda: now[0])
+    said: list[str] = []
+    monkeypatch.setattr(terminal.console, "print", lambda text, **kw: said.append(text))
+    with terminal.progress_bars(terminal.Verbosity.verbose) as progress:
+        advance = progress("Permutations", 100)
+        for _ in range(9):  # 90 steps over 90 seconds: a line at 30 s and at 60 s
+            now[0] += 10.0
+            advance(10)
+        progress("Layers", 5)  # a new stage ends the unfinished one
+        now[0] += 1.0
+        advance(10)  # the old stage's counter is stale now and says nothing
+    assert said == [
+        "[   0.0 s] Permutations: started",
+        "[  30.0 s] Permutations: 30%",
+        "[  60.0 s] Permutations: 60%",
+        "[  90.0 s] Permutations: 90%",
+        "[  90.0 s] Permutations: done in 90.0 s",
+        "[  90.0 s] Layers: started",
+        "[  91.0 s] Layers: done in 1.0 s",
+    ]
+    with terminal.progress_bars(terminal.Verbosity.quiet) as progress:
+        progress("Anything", 3)(3)
+    assert len(said) == 7
+
+
+@pytest.mark.slow
+def test_run_output_off_a_terminal_and_with_quiet(tmp_path: Path) -> None:
+    config = tiny_study(tmp_path / "study")
+    db = tmp_path / "h.sqlite"
+    code, output = run(config, "--out", tmp_path / "a", "--db", db)  # CliRunner: no terminal
+    assert code == 0, output
+    assert "Information about the decisions: started" in output
+    assert "Information about the decisions: done in" in output
+    code, output = run(config, "--out", tmp_path / "b", "--db", db, "--quiet")
+    assert code == 0 and output == ""
+    code, output = run(config, "--out", tmp_path / "c", "--db", db, "-q", "-v")
+    assert code == 2 and "contradict" in output

@@ -11,6 +11,7 @@ from reportgen.cli.app import app
 from reportgen.cli.terminal import (
     Device,
     Lang,
+    Verbosity,
     cleanup_on_terminate,
     cli_errors,
     console,
@@ -27,6 +28,7 @@ def _run(
     seed: int | None,
     history_db: Path | None,
     record: bool = True,
+    verbosity: Verbosity = Verbosity.normal,
 ) -> None:
     from reportgen.config import load_config
     from reportgen.runner import run_study
@@ -37,8 +39,16 @@ def _run(
             device=device.value if device else None,
             language=lang.value if lang else None,
         )
-        with progress_bars() as progress:
+        with progress_bars(verbosity) as progress:
             result = run_study(config, out, history_db=history_db, progress=progress, record=record)
+    if verbosity == Verbosity.verbose:
+        timings = result.findings.run.timings_s
+        console.print(
+            "timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+            highlight=False,
+        )
+    if verbosity == Verbosity.quiet:
+        return
     console.print(f"Report written to {shown(str(result.report_pdf))}", highlight=False)
     console.print(f"Results: {shown(str(result.out_dir / 'results.json'))}", highlight=False)
     if result.history_db is not None:
@@ -48,6 +58,16 @@ def _run(
 NO_HISTORY = typer.Option(
     "--no-history", help="Do not record this run in the history store (it is still read)."
 )
+QUIET = typer.Option("--quiet", "-q", help="Print errors only.")
+VERBOSE = typer.Option(
+    "--verbose", "-v", help="A line per stage with its time, and the timings at the end."
+)
+
+
+def _verbosity(quiet: bool, verbose: bool) -> Verbosity:
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose contradict each other; choose one")
+    return Verbosity.quiet if quiet else Verbosity.verbose if verbose else Verbosity.normal
 
 
 @app.command()
@@ -61,9 +81,12 @@ def run(
         Path | None, typer.Option("--db", help="History store (SQLite file).")
     ] = None,
     no_history: Annotated[bool, NO_HISTORY] = False,
+    quiet: Annotated[bool, QUIET] = False,
+    verbose: Annotated[bool, VERBOSE] = False,
 ) -> None:
     """Run the study described by CONFIG and write its report to OUT."""
-    _run(config, out, lang, device, seed, history_db, record=not no_history)
+    level = _verbosity(quiet, verbose)
+    _run(config, out, lang, device, seed, history_db, record=not no_history, verbosity=level)
 
 
 @app.command()
@@ -76,6 +99,8 @@ def demo(
         Path | None,
         typer.Option("--db", help="Record the demo in this history store (default: none)."),
     ] = None,
+    quiet: Annotated[bool, QUIET] = False,
+    verbose: Annotated[bool, VERBOSE] = False,
 ) -> None:
     """Run an embedded demo study (parts: generated parts and a small ResNet; cue-conflict:
     real human and CNN decisions from Geirhos et al., ICLR 2019). A demo is recorded in a
@@ -85,4 +110,6 @@ def demo(
     with cli_errors():
         config_path = demo_config_path(name)
     out_dir = out or Path(f"out/{name}")
-    _run(config_path, out_dir, lang, device, None, history_db, record=history_db is not None)
+    level = _verbosity(quiet, verbose)
+    record = history_db is not None
+    _run(config_path, out_dir, lang, device, None, history_db, record=record, verbosity=level)

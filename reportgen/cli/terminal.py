@@ -6,6 +6,7 @@ other exception is a bug in reportgen and is said to be one, with its traceback 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -131,9 +132,31 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class Verbosity(StrEnum):
+    quiet = "quiet"  # errors only
+    normal = "normal"  # bars in a terminal, one line per stage elsewhere
+    verbose = "verbose"  # one line per stage everywhere, with the stage timings at the end
+
+
+#: Seconds between progress lines of a long stage when the output is not a terminal.
+LINE_EVERY_S = 30.0
+
+
 @contextmanager
-def progress_bars() -> Iterator[ProgressFn]:
-    """Rich progress bars on stderr (hidden when stderr is not a terminal)."""
+def progress_bars(verbosity: Verbosity = Verbosity.normal) -> Iterator[ProgressFn]:
+    """Progress on stderr: Rich bars in a terminal; where stderr is not one (CI logs, `make`),
+    or when verbose, a line as each stage starts and ends and every `LINE_EVERY_S` seconds
+    in between, so nothing is silent for minutes; nothing at all when quiet."""
+    if verbosity == Verbosity.quiet:
+        yield lambda description, total: lambda n: None
+        return
+    if verbosity == Verbosity.verbose or not console.is_terminal:
+        lines = _ProgressLines()
+        try:
+            yield lines.open_task
+        finally:
+            lines.close()
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -142,7 +165,6 @@ def progress_bars() -> Iterator[ProgressFn]:
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
         console=console,
-        disable=not console.is_terminal,
     ) as bar:
 
         def open_task(description: str, total: int):
@@ -150,3 +172,41 @@ def progress_bars() -> Iterator[ProgressFn]:
             return lambda n: bar.advance(task, n)
 
         yield open_task
+
+
+class _ProgressLines:
+    """Plain progress lines, one stage at a time (a new stage ends the one before)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.stage: list = []  # [description, total, done, started, last line]
+
+    def _say(self, text: str) -> None:
+        clock = time.perf_counter() - self.start
+        console.print(f"[{clock:6.1f} s] {visible(text)}", highlight=False, markup=False)
+
+    def open_task(self, description: str, total: int):
+        self.close()
+        now = time.perf_counter()
+        self.stage = [description, max(int(total), 1), 0, now, now]
+        self._say(f"{description}: started")
+        stage = self.stage
+
+        def advance(n: int) -> None:
+            if self.stage is not stage:
+                return
+            stage[2] += n
+            now = time.perf_counter()
+            if stage[2] >= stage[1]:
+                self.close()
+            elif now - stage[4] >= LINE_EVERY_S:
+                stage[4] = now
+                self._say(f"{stage[0]}: {100 * stage[2] / stage[1]:.0f}%")
+
+        return advance
+
+    def close(self) -> None:
+        if self.stage:
+            description, _, _, started, _ = self.stage
+            self.stage = []
+            self._say(f"{description}: done in {time.perf_counter() - started:.1f} s")
