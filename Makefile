@@ -10,11 +10,12 @@ OUT    ?= out/demo
 venv: $(STAMP)
 
 # Re-install only when the project's metadata changes, so a second `make venv` takes seconds.
-# torch 2.14.1 / torchvision 0.29.1 are pinned in pyproject.toml (the versions pip takes from local disk).
-$(STAMP): pyproject.toml
+# The tested versions are pinned in constraints.txt (torch 2.14.1 / torchvision 0.29.1: the
+# versions pip takes from local disk); pyproject.toml states the supported ranges.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 test: venv

@@ -55,3 +55,25 @@ def test_python_dash_m_reportgen_is_the_same_command_line() -> None:
     )
     assert helped.returncode == 0 and "Usage: reportgen" in helped.stdout
     assert "validate" in helped.stdout and "run" in helped.stdout
+
+
+def test_dependencies_are_ranges_and_the_tested_versions_are_pinned_apart() -> None:
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "MIT"  # an SPDX expression, not a table
+    deps = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0]: d for d in project["dependencies"]}
+    assert not [d for d in deps.values() if "==" in d]  # installs into an existing env
+    assert deps["torch"] == "torch>=2.4,<3"
+    pins = dict(
+        line.split("==")
+        for line in (root / "constraints.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    extras = project["optional-dependencies"]["dev"]
+    wanted = set(deps) | {re.split(r"[<>=!~ ]", d, maxsplit=1)[0] for d in extras}
+    assert wanted <= set(pins), wanted - set(pins)  # every direct dependency is pinned
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    assert "-c constraints.txt" in (root / "Makefile").read_text(encoding="utf-8")
