@@ -308,6 +308,14 @@ MALFORMED = [
     ("empty factor cell", _cell("stimuli.csv", 5, "f1", ""), "line 7"),
     ("infinite factor", _cell("stimuli.csv", 5, "f1", "inf"), "not finite"),
     ("constant factor", _table("stimuli.csv", lambda f: f.assign(f2="1")), "constant factor"),
+    (
+        "a group of numbers and text",
+        lambda study: (
+            _table("stimuli.csv", lambda f: f.assign(kind=["x", "y", "z"] * 20))(study),
+            _replace('first = ["f1"]', 'first = ["f1", "kind"]')(study),
+        ),
+        "mixes continuous and categorical",
+    ),
     ("decision for no stimulus", _cell("decisions.csv", 2, "stimulus_id", "s999"), "'s999'"),
     ("decision not a class", _cell("decisions.csv", 2, "response", "zz"), "'zz'"),
     ("decisions zero bytes", _bytes("decisions.csv", b""), "empty"),

@@ -225,3 +225,21 @@ def test_a_torchscript_model_is_analysed_on_its_decisions_with_consistent_advice
     assert results["behaviour"]["accuracy"][0]["accuracy"] == 1.0
     assert results["layers"] == []
     assert "No network stage was analysed" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_validate_names_a_label_the_model_cannot_output_and_a_typo_in_layers(
+    tmp_path: Path,
+) -> None:
+    config = bands_study(tmp_path / "study", "")
+    table = pd.read_csv(tmp_path / "study" / "stimuli.csv")
+    table["label"] = [str("abc".index(x)) for x in table["label"]]
+    table.loc[5, "label"] = "9"
+    table.to_csv(tmp_path / "study" / "stimuli.csv", index=False)
+    text = config.read_text(encoding="utf-8").replace('classes = ["a", "b", "c"]\n', "")
+    config.write_text(text.replace('layers = ["feat"]', 'layers = ["faet"]'), encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(config)])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "label '9' (first at id p5) cannot be an output of a 3-class model" in said
+    assert "'faet' is not a module of the model; did you mean feat?" in said  # both at once
+    assert "valid:" not in said

@@ -400,10 +400,11 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
     cfg = config.path
     if config.model is not None and config.model.num_classes is not None:
         if len(stimset.classes) != config.model.num_classes:
+            k = config.model.num_classes
             problems.append(
-                f"{cfg}: model.num_classes: is {config.model.num_classes} but the stimuli have "
+                f"{cfg}: model.num_classes: is {k} but the stimuli have "
                 f"{len(stimset.classes)} classes ({', '.join(stimset.classes[:20])}); list the "
-                "model's classes in stimuli.classes"
+                "model's classes in stimuli.classes" + _labels_out_of_range(stimset, k)
             )
     minimum, recommended = sample_size_limits(stimset)
     problems += sample_size_problems(stimset, minimum, what="the analysis needs")
@@ -469,6 +470,22 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
         decisions=decisions,
         warnings=tuple(warnings),
         left_out=left_out,
+    )
+
+
+def _labels_out_of_range(stimset: StimulusSet, num_classes: int) -> str:
+    """For class indices as labels ('0', '1', ...): the ones a `num_classes`-way model can
+    never output, each with the first stimulus carrying it."""
+    if not all(c.isdigit() for c in stimset.classes):
+        return ""
+    table = stimset.table
+    beyond = [c for c in stimset.classes if int(c) >= num_classes]
+    named = [f"'{c}' (first at id {table['id'][table['label'] == c].iloc[0]})" for c in beyond]
+    if not named:
+        return ""
+    return (
+        f"; label {', '.join(named[:10])} cannot be an output of a {num_classes}-class model "
+        f"(outputs 0 to {num_classes - 1})"
     )
 
 

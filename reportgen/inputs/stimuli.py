@@ -460,6 +460,16 @@ def build_stimulus_set(
     coded: list[str] = []
     for col in factor_cols:
         kinds[col] = _check_factor(table, col, forced.get(col), where, source, problems, coded)
+    for group, cols in groups.items():
+        # A group is one variable: a joint code of categories, or one vector of numbers.
+        if len({kinds[c] for c in cols}) > 1:
+            listed = ", ".join(f"{c} ({kinds[c]})" for c in cols)
+            problems.add(
+                "mixed group",
+                f"{source}: factors.{group}: mixes continuous and categorical columns "
+                f"({listed}); put them in separate groups, or set the kind of a column with "
+                "stimuli.continuous / stimuli.categorical",
+            )
 
     image_dir = Path(image_dir) if image_dir is not None else None
     if require_images and "image" in table.columns:

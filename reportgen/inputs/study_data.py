@@ -278,18 +278,13 @@ def _morph_table(
 def _factor_variables(stimset: StimulusSet) -> list[FactorVariable]:
     """Every factor column and every multi-column group, typed for the estimators.
 
-    A group's columns must share one kind; several categorical columns form one joint code.
+    A group's columns share one kind (`build_stimulus_set` checks); several categorical
+    columns form one joint code.
     """
     out: list[FactorVariable] = []
     table = stimset.table
     for group, columns in stimset.groups.items():
-        kinds = {stimset.kinds[c] for c in columns}
-        if len(kinds) > 1:
-            raise ReportgenError(
-                f"factors.{group}: mixes continuous and categorical columns "
-                f"({', '.join(columns)}); put them in separate groups"
-            )
-        kind = kinds.pop()
+        kind = stimset.kinds[columns[0]]
         singles: list[FactorVariable] = []
         for col in columns:
             if kind == "continuous":
