@@ -568,7 +568,7 @@ def test_factors_with_many_repeated_values_get_a_caveat() -> None:
             "shape_zeroes_ok": [0.0] * 10 + [0.01 * i for i in range(10, n)],  # 10%: no caveat
             # every value tied (halves: whole numbers with few values would be a categorical code)
             "shape_levels": [0.5 * (i % 5) for i in range(n)],
-            "texture_kind": ["x", "y"] * (n // 2),  # categorical: never a tie caveat
+            "kind": ["x", "y"] * (n // 2),  # categorical: never a tie caveat
             "texture_step": [0.01 * (i + 1) for i in range(50)] + [0.0] * 50,  # morphs tied
         }
     )
@@ -576,7 +576,7 @@ def test_factors_with_many_repeated_values_get_a_caveat() -> None:
         table,
         source="stimuli.csv",
         image_dir=None,
-        factor_globs={"shape": ["shape_*"], "texture": ["texture_*"]},
+        factor_globs={"shape": ["shape_*"], "texture": ["texture_*"], "kind": ["kind"]},
         require_images=False,
     )
 

@@ -24,7 +24,13 @@ from reportgen.inputs.stimuli import (
 )
 from tests.bad_files import png_header
 
-GLOBS = {"shape": ["shape_*"], "texture": ["texture_*", "grain"], "nuisance": ["rotation"]}
+# grain (text) is its own group: a group is one variable, numbers or categories, not both
+GLOBS = {
+    "shape": ["shape_*"],
+    "texture": ["texture_*"],
+    "finish": ["grain"],
+    "nuisance": ["rotation"],
+}
 
 
 def _table(n_per_class: int = 4, classes: tuple[str, ...] = ("bolt", "nut", "washer")) -> dict:
@@ -70,7 +76,8 @@ def test_good_table_loads_with_groups_in_table_column_order_and_typed_columns(
     st = _load(_write(tmp_path, _table()))
     assert st.groups == {
         "shape": ["shape_2", "shape_1"],
-        "texture": ["texture_b", "texture_a", "grain"],
+        "texture": ["texture_b", "texture_a"],
+        "finish": ["grain"],
         "nuisance": ["rotation"],
     }
     assert st.classes == ("bolt", "nut", "washer")
@@ -111,12 +118,14 @@ def test_a_glob_never_sweeps_a_cue_column_into_a_factor_group(tmp_path: Path) ->
     rows = _table()
     rows["shape_class"] = [("bolt", "nut", "washer")[i % 3] for i in range(len(rows["id"]))]
     path = _write(tmp_path, rows)
-    swept = _load(path, globs={"shape": ["shape_*"]})
-    assert "shape_class" in swept.groups["shape"]  # without [cues], it is just a column
+    with pytest.raises(ReportgenError, match="shape_class"):  # swept in without [cues]
+        _load(path, globs={"shape": ["shape_*"]})
     st = _load(path, globs={"shape": ["shape_*"]}, cue_columns=("shape_class", "texture_class"))
-    assert "shape_class" not in st.groups["shape"] and st.groups["shape"]
-    named = _load(path, globs={"shape": ["shape_*", "shape_class"]}, cue_columns=("shape_class",))
-    assert "shape_class" in named.groups["shape"]  # named outright, it is the user's choice
+    assert st.groups["shape"] == ["shape_2", "shape_1"]
+    named = _load(
+        path, globs={"shape": ["shape_*"], "cue": ["shape_class"]}, cue_columns=("shape_class",)
+    )
+    assert named.groups["cue"] == ["shape_class"]  # named outright, it is the user's choice
 
 
 def _set(column: str, row: int, value: object) -> Callable[[dict], None]:
