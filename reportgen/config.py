@@ -164,7 +164,10 @@ class Preprocess:
         if self.resize is not None:
             steps.append(f"resize to {size(self.resize)}")
         if self.center_crop is not None:
-            steps.append(f"centre crop {size(self.center_crop)}")
+            c = self.center_crop
+            steps.append(
+                f"centre crop {c}x{c} px" if isinstance(c, int) else f"centre crop {size(c)}"
+            )
         named = " (ImageNet)" if (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD) else ""
         steps.append(
             f"scale to [0, 1], subtract mean {list(self.mean)} and divide by std "

@@ -243,3 +243,23 @@ def test_validate_names_a_label_the_model_cannot_output_and_a_typo_in_layers(
     assert "label '9' (first at id p5) cannot be an output of a 3-class model" in said
     assert "'faet' is not a module of the model; did you mean feat?" in said  # both at once
     assert "valid:" not in said
+
+
+def test_validate_warns_when_the_model_gives_one_answer_to_every_sampled_stimulus(
+    tmp_path: Path,
+) -> None:
+    raw = "[model.preprocess]\nmean = [0, 0, 0]\nstd = [1, 1, 1]\n"  # every mean above 0
+    config = bands_study(tmp_path / "study", raw)
+    (tmp_path / "study" / "net.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass One(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.feat = nn.Identity()\n"
+        "    def forward(self, x):\n"
+        "        return self.feat(x).mean(dim=(1, 2, 3))[:, None] * torch.tensor([0.0, 1.0, 0.0])\n"
+        "\n\ndef build(num_classes):\n    return One()\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["validate", str(config)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "the model gave the same answer ('b') to all 90 sampled stimuli" in said
+    assert "not clearly better than chance" in said

@@ -160,6 +160,14 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
                 "that stimuli.classes follows the model's output order, and the weights"
             )
             out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
+        if len(set(check.answers)) == 1:
+            only = st.classes[check.answers[0]] if check.answers[0] < len(st.classes) else "?"
+            text = (
+                f"the model gave the same answer ({only!r}) to all {check.n} sampled stimuli; "
+                "if it does so on every stimulus, its decisions carry no information and the "
+                "run stops (an untrained model or the wrong preprocessing often does this)"
+            )
+            out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
     for c in inputs.warnings:
         text = caveat_sentence(c.code, c.detail, english)
         out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)

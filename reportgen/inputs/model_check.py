@@ -27,6 +27,7 @@ class ModelCheck:
     n: int
     correct: int
     labels: tuple[int, ...]  # true class codes of the sample (for the chance level)
+    answers: tuple[int, ...] = ()  # the model's decisions on the sample, same order
 
     @property
     def accuracy(self) -> float:
@@ -79,4 +80,10 @@ def check_model(config: Config, stimset: StimulusSet | None) -> ModelCheck:
             decided.append(logits.argmax(dim=1).cpu())
     decisions = torch.cat(decided)
     correct = int((decisions == labels).sum())
-    return ModelCheck(tuple(layers), len(rows), correct, tuple(int(y) for y in labels))
+    return ModelCheck(
+        tuple(layers),
+        len(rows),
+        correct,
+        tuple(int(y) for y in labels),
+        tuple(int(d) for d in decisions),
+    )
