@@ -263,3 +263,25 @@ def test_validate_warns_when_the_model_gives_one_answer_to_every_sampled_stimulu
     said = " ".join(result.output.split())
     assert "the model gave the same answer ('b') to all 90 sampled stimuli" in said
     assert "not clearly better than chance" in said
+
+
+@pytest.mark.slow
+def test_a_categorical_group_left_out_of_the_layer_analysis_is_said(tmp_path: Path) -> None:
+    raw = "[model.preprocess]\nmean = [0, 0, 0]\nstd = [1, 1, 1]\n"
+    config = bands_study(tmp_path / "study", raw)
+    table = pd.read_csv(tmp_path / "study" / "stimuli.csv")
+    table["finish"] = ["matt", "gloss"] * (len(table) // 2)
+    table.to_csv(tmp_path / "study" / "stimuli.csv", index=False)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('other = ["noise"]', 'other = ["noise"]\nfinish = ["finish"]'))
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app, ["run", str(config), "--out", str(out), "--db", str(tmp_path / "h.sqlite")]
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    caveats = {w["code"]: w["detail"] for w in results["warnings"]}
+    assert caveats["layers_categorical"] == {"groups": "finish"}
+    assert {x["group"] for x in results["layers"]} == {"brightness", "other"}
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "finish (categories) were not analysed layer by layer" in html

@@ -94,6 +94,11 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
     if data.activations:
         t = time.perf_counter()
         layers = _layers(data, subset, infos, a.permutations, seed, a.layer_pcs, a.alpha, progress)
+        # The layer analysis takes numeric groups only: say which groups it leaves out rather
+        # than let "for each factor group" speak for them.
+        skipped = [v.name for v in data.variables if v.kind != "continuous" and v.name == v.group]
+        if skipped:
+            caveats.append(Caveat("layers_categorical", {"groups": ", ".join(skipped)}))
         timings["layers"] = time.perf_counter() - t
 
     conditions = {c: int((data.condition_codes == i).sum()) for i, c in enumerate(data.conditions)}
