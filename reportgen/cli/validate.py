@@ -98,7 +98,7 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
             f"layers {shown(layers)}, reduction {m.reduction}, projection {m.projection}",
             highlight=False,
         )
-        out.print(f"[bold]preprocessing[/bold]: {m.preprocess.describe()}", highlight=False)
+        out.print(f"[bold]preprocessing[/bold]: {shown(m.preprocess.describe())}", highlight=False)
         if check is not None:
             from reportgen.findings.evidence import chance_level
 
