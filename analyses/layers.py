@@ -52,6 +52,7 @@ from analyses.pid import redundancy_mmi
 __all__ = [
     "ConditionalInformation",
     "LayerGroupResult",
+    "categorical_layer_information",
     "conditional_on_discrete",
     "layer_information",
     "layer_pcs",
@@ -753,3 +754,198 @@ def conditional_on_discrete(
         null[s : s + c] = cmi(f_frame)
     p = (1 + (null >= observed).sum()) / (n_perm + 1)
     return ConditionalInformation(float(observed), float(p), float(null.nanmean()), n_perm, counts)
+
+
+# ----------------------------------------------------------------------------------------------
+# categorical factor groups
+# ----------------------------------------------------------------------------------------------
+
+
+def categorical_layer_information(
+    activations: Mapping[str, Tensor],
+    groups: Mapping[str, tuple[Tensor, int]],
+    decisions: Tensor,
+    n_classes: int,
+    *,
+    n_perm: int,
+    seed: int,
+    n_pcs: int = 4,
+    alpha: float = 0.05,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[LayerGroupResult]:
+    """`layer_information` for categorical factor groups (a part type, a finish), in bits.
+
+    A categorical group is one discrete variable F (a joint code of its columns), so every
+    quantity takes its continuous-discrete or discrete form (methods.md 2.5, 2.7):
+
+    - per unit: model-form GCMI of each unit with F (:func:`analyses.stats.perm_sweep_cd`,
+      F shuffled), FWER by the maximum statistic over the units of the (layer, group);
+    - I(F; H_pcs): :func:`analyses.info.gcmi_model_cd` of the layer's principal components
+      with F; null by shuffling F;
+    - I(F; D): plug-in discrete MI with the first-order bias correction
+      (:func:`analyses.info.mi_dd`), as the drivers analysis measures categorical factors;
+    - I(F; H_pcs | D) = sum_d p(d) I(F; H_pcs | D = d), each term model-form GCMI within one
+      decision class (NaN where a level of F has too few trials in a class to fit it);
+      the joint, MMI redundancy and co-information follow as in `layer_information`, with
+      the decisions shuffled for their nulls.
+
+    Parameters
+    ----------
+    activations : layer name -> Tensor (n, u); pooled channels of one layer.
+    groups : group name -> (codes (n,), levels); integer codes in ``[0, levels)``. Every
+        occupied level needs more than ``n_pcs`` trials.
+    decisions, n_classes, n_perm, seed, n_pcs, alpha, on_progress : as `layer_information`
+        (the calls of ``on_progress`` add up to ``n_perm * (n_layers * n_groups + 1)``).
+
+    Returns
+    -------
+    list of LayerGroupResult, layers in the order of ``activations``, groups in the order of
+    ``groups`` within each layer; the families of the maximum statistic are over the pairs of
+    this call.
+    """
+    if isinstance(n_perm, bool) or not isinstance(n_perm, int) or n_perm < 0:
+        raise ValueError(f"n_perm must be a non-negative integer, got {n_perm!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    layer_names, group_names = list(activations), list(groups)
+    if not layer_names or not group_names:
+        return []
+    first = activations[layer_names[0]]
+    n, device = first.shape[0], first.device
+    hs = {name: _float_activations(name, activations[name], n) for name in layer_names}
+    d = _check_decisions(decisions, n, n_classes, device)
+    fs = {g: _check_decisions(codes, n, levels, device) for g, (codes, levels) in groups.items()}
+    levels = {g: int(groups[g][1]) for g in group_names}
+    keep = {name: usable_units(h) for name, h in hs.items()}
+    pcs = {}
+    var_frac = {}
+    for name, h in hs.items():
+        if bool(keep[name].any()):
+            pcs[name], var_frac[name] = layer_pcs(h[:, keep[name]], n_pcs)
+        else:
+            pcs[name], var_frac[name] = h.new_zeros(n, 0, dtype=_F64), h.new_zeros(0, dtype=_F64)
+    widest = max(p.shape[1] for p in pcs.values())
+    for g, f in fs.items():
+        counts = torch.bincount(f, minlength=levels[g])
+        if bool(((counts > 0) & (counts <= widest)).any()):
+            raise DataError(
+                f"factor group '{g}': a category holds {int(counts[counts > 0].min())} trials; "
+                f"every occupied category needs more than n_pcs = {widest}"
+            )
+
+    n_l, n_g = len(layer_names), len(group_names)
+    nan = torch.full((n_l, n_g), torch.nan, dtype=_F64, device=device)
+    mi_obs, cond_obs = nan.clone(), nan.clone()
+    mi_null = torch.full((n_perm, n_l, n_g), torch.nan, dtype=_F64, device=device)
+    cond_null = mi_null.clone()
+    fd_obs = torch.stack(
+        [info.mi_dd(fs[g], d, levels[g], n_classes, biascorrect=True) for g in group_names]
+    ).to(_F64)
+    fd_null = torch.empty(n_perm, n_g, dtype=_F64, device=device)
+    live = [i for i, name in enumerate(layer_names) if pcs[name].shape[1] > 0]
+    for i in live:
+        x = pcs[layer_names[i]]
+        for j, g in enumerate(group_names):
+            mi_obs[i, j] = info.gcmi_model_cd(x, fs[g], levels[g])
+            cond_obs[i, j] = _cmi_given_decisions(x, fs[g], levels[g], d, n_classes)
+    chunk = _chunk_size(n_perm, 8 * n * (widest + 4) * max(n_g, 1))
+    for s in range(0, n_perm, chunk):
+        c = min(chunk, n_perm - s)
+        perms = stats.permutation_indices(n, c, seed, device=device, start=s)
+        d_perm = d[perms]  # [c, n]
+        for j, g in enumerate(group_names):
+            f_perm = fs[g][perms]
+            fd_null[s : s + c, j] = info.mi_dd(
+                fs[g].expand(c, n), d_perm, levels[g], n_classes, biascorrect=True
+            ).to(_F64)
+            for i in live:
+                x = pcs[layer_names[i]]
+                mi_null[s : s + c, i, j] = info.gcmi_model_cd(
+                    x.expand(c, n, x.shape[1]), f_perm, levels[g]
+                )
+                cond_null[s : s + c, i, j] = torch.stack(
+                    [_cmi_given_decisions(x, fs[g], levels[g], row, n_classes) for row in d_perm]
+                )
+        if on_progress is not None:
+            on_progress(c)
+
+    red_obs = redundancy_mmi(mi_obs, fd_obs.unsqueeze(0))
+    red_null = redundancy_mmi(mi_obs.unsqueeze(0), fd_null.unsqueeze(1))
+    co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
+    mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
+    red_p = stats.max_stat_pvalues(red_obs, red_null)
+    co_mean = co_null.nanmean(dim=0) if n_perm else torch.zeros_like(co_obs)
+    co_p = stats.max_stat_pvalues(co_obs - co_mean, co_null - co_mean)
+
+    results = []
+    for i, lname in enumerate(layer_names):
+        h_kept = hs[lname][:, keep[lname]]
+        index = keep[lname].nonzero().squeeze(1)
+        for j, gname in enumerate(group_names):
+            if h_kept.shape[1]:
+                mi_u, null_u = stats.perm_sweep_cd(
+                    h_kept,
+                    fs[gname].unsqueeze(1),
+                    levels[gname],
+                    n_perm,
+                    seed,
+                    on_progress=on_progress,
+                )
+                unit_mi = mi_u[:, 0]
+                unit_p = stats.max_stat_pvalues(mi_u, null_u)[:, 0]
+                max_bits = float(unit_mi.max())
+                median_bits = float(torch.quantile(unit_mi.to(_F64), 0.5))
+            else:
+                if on_progress is not None:
+                    on_progress(n_perm)
+                unit_mi = unit_p = h_kept.new_zeros(0)
+                max_bits = median_bits = math.nan
+            results.append(
+                LayerGroupResult(
+                    layer=lname,
+                    group=gname,
+                    n_units=int(index.numel()),
+                    n_dropped_units=int((~keep[lname]).sum()),
+                    unit_index=index,
+                    unit_mi=unit_mi,
+                    unit_factor=torch.zeros(unit_mi.shape[0], dtype=torch.int64, device=device),
+                    unit_p=unit_p,
+                    n_significant_units=int((unit_p <= alpha).sum()),
+                    max_unit_bits=max_bits,
+                    median_unit_bits=median_bits,
+                    n_pcs=int(pcs[lname].shape[1]),
+                    pc_variance_fraction=float(var_frac[lname].sum()),
+                    mi_bits=float(mi_obs[i, j]),
+                    mi_p=float(mi_p[i, j]),
+                    decision_mi_bits=float(fd_obs[j]),
+                    cmi_given_decision_bits=float(cond_obs[i, j]),
+                    joint_bits=float(fd_obs[j] + cond_obs[i, j]),
+                    red_bits=float(red_obs[i, j]),
+                    red_p=float(red_p[i, j]),
+                    coinfo_bits=float(co_obs[i, j]),
+                    coinfo_p=float(co_p[i, j]),
+                    coinfo_null_mean_bits=float(co_mean[i, j]),
+                    n_perm=n_perm,
+                    alpha=alpha,
+                )
+            )
+    return results
+
+
+def _cmi_given_decisions(x: Tensor, f: Tensor, levels: int, d: Tensor, n_classes: int) -> Tensor:
+    """I(F; X | D) = sum_d p(d) I(F; X | D = d), model-form GCMI within each decision class
+    (X copula-normalised within the class), bits; NaN when a level of F that occurs in a class
+    has too few trials there for its covariance."""
+    n = x.shape[0]
+    total = x.new_zeros((), dtype=_F64)
+    for c in range(n_classes):
+        inside = d == c
+        m = int(inside.sum())
+        if m == 0:
+            continue
+        try:
+            part = info.gcmi_model_cd(x[inside], f[inside], levels)
+        except (DataError, ValueError):
+            return x.new_tensor(math.nan, dtype=_F64)
+        total = total + (m / n) * part.to(_F64)
+    return total

@@ -266,14 +266,21 @@ def test_validate_warns_when_the_model_gives_one_answer_to_every_sampled_stimulu
 
 
 @pytest.mark.slow
-def test_a_categorical_group_left_out_of_the_layer_analysis_is_said(tmp_path: Path) -> None:
+def test_categorical_groups_are_analysed_inside_the_network_or_said_to_be_left_out(
+    tmp_path: Path,
+) -> None:
     raw = "[model.preprocess]\nmean = [0, 0, 0]\nstd = [1, 1, 1]\n"
     config = bands_study(tmp_path / "study", raw)
     table = pd.read_csv(tmp_path / "study" / "stimuli.csv")
     table["finish"] = ["matt", "gloss"] * (len(table) // 2)
+    table["coating"] = ["plain"] * (len(table) - 3) + ["chrome"] * 3  # 3 images: too few
     table.to_csv(tmp_path / "study" / "stimuli.csv", index=False)
     text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace('other = ["noise"]', 'other = ["noise"]\nfinish = ["finish"]'))
+    config.write_text(
+        text.replace(
+            'other = ["noise"]', 'other = ["noise"]\nfinish = ["finish"]\ncoating = ["coating"]'
+        )
+    )
     out = tmp_path / "report"
     result = CliRunner().invoke(
         app, ["run", str(config), "--out", str(out), "--db", str(tmp_path / "h.sqlite")]
@@ -281,7 +288,11 @@ def test_a_categorical_group_left_out_of_the_layer_analysis_is_said(tmp_path: Pa
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     caveats = {w["code"]: w["detail"] for w in results["warnings"]}
-    assert caveats["layers_categorical"] == {"groups": "finish"}
-    assert {x["group"] for x in results["layers"]} == {"brightness", "other"}
+    assert caveats["layers_categorical"] == {"groups": "coating"}
+    layer_rows = results["layers"]
+    assert {x["group"] for x in layer_rows} == {"brightness", "other", "finish"}
+    # finish alternates with the table rows, so the layer holds nothing of it
+    finish = [x for x in layer_rows if x["group"] == "finish"]
+    assert finish and not any(x["mi_significant"] for x in finish)
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "finish (categories) were not analysed layer by layer" in html
+    assert "Inside the network leaves out coating" in html

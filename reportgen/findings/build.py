@@ -93,10 +93,11 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
     layers: list[LayerInfo] = []
     if data.activations:
         t = time.perf_counter()
-        layers = _layers(data, subset, infos, a.permutations, seed, a.layer_pcs, a.alpha, progress)
-        # The layer analysis takes numeric groups only: say which groups it leaves out rather
-        # than let "for each factor group" speak for them.
-        skipped = [v.name for v in data.variables if v.kind != "continuous" and v.name == v.group]
+        layers, skipped = _layers(
+            data, subset, infos, a.permutations, seed, a.layer_pcs, a.alpha, progress
+        )
+        # Say which groups the layer analysis could not take, rather than let "for each
+        # factor group" speak for them.
         if skipped:
             caveats.append(Caveat("layers_categorical", {"groups": ", ".join(skipped)}))
         timings["layers"] = time.perf_counter() - t
@@ -538,7 +539,8 @@ def _layers(
     n_pcs: int,
     alpha: float,
     progress: ProgressFn | None,
-) -> list[LayerInfo]:
+) -> tuple[list[LayerInfo], list[str]]:
+    """Layer × factor-group information, and the categorical groups it had to leave out."""
     from analyses import layers as layer_analysis
     from analyses.drivers import MIN_CLASS_TRIALS, merge_rare_classes
 
@@ -551,33 +553,62 @@ def _layers(
         for v in data.variables
         if v.kind == "continuous" and v.name == v.group
     }
-    if not groups or n_used < 2:
-        return []
+    categorical = {
+        v.name: (v.values[keep], v.levels)
+        for v in data.variables
+        if v.kind == "categorical" and v.name == v.group
+    }
+    # A category needs more trials than the layer summary has dimensions to be fitted.
+    skipped = []
+    for g, (c, levels) in categorical.items():
+        counts = torch.bincount(c, minlength=levels)
+        if bool(((counts > 0) & (counts <= n_pcs)).any()):
+            skipped.append(g)
+    categorical = {g: v for g, v in categorical.items() if g not in skipped}
+    if not (groups or categorical) or n_used < 2:
+        return [], skipped
     acts = {name: a[keep] for name, a in data.activations.items()}
     decision_info = infos[data.observers[model]]
-    total = n_perm * (len(acts) * len(groups) + 1)
+    total = sum(n_perm * (len(acts) * len(g) + 1) for g in (groups, categorical) if g)
     advance = progress("Information inside the network", total) if progress else None
+    results = []
     with data_problems("the model's layers"):
-        results = layer_analysis.layer_information(
-            acts,
-            groups,
-            codes,
-            n_used,
-            n_perm=n_perm,
-            seed=seed,
-            n_pcs=n_pcs,
-            alpha=alpha,
-            on_progress=advance,
-        )
+        if groups:
+            results += layer_analysis.layer_information(
+                acts,
+                groups,
+                codes,
+                n_used,
+                n_perm=n_perm,
+                seed=seed,
+                n_pcs=n_pcs,
+                alpha=alpha,
+                on_progress=advance,
+            )
+        if categorical:
+            results += layer_analysis.categorical_layer_information(
+                acts,
+                categorical,
+                codes,
+                n_used,
+                n_perm=n_perm,
+                seed=seed,
+                n_pcs=n_pcs,
+                alpha=alpha,
+                on_progress=advance,
+            )
+    # Numeric and categorical groups are two families of the maximum statistic: Bonferroni
+    # over the two keeps the family-wise error rate at alpha for the whole network section.
+    families = int(bool(groups)) + int(bool(categorical))
     order = list(acts)
-    return [
+    rows = [
         LayerInfo(
             layer=r.layer,
             depth=order.index(r.layer),
             group=r.group,
             mi_bits=float(r.mi_bits),
-            mi_p_value=float(r.mi_p),
-            mi_significant=bool(r.mi_p <= alpha),
+            mi_p_value=min(1.0, families * float(r.mi_p)),
+            mi_significant=bool(families * r.mi_p <= alpha),
             n_units=int(r.n_units),
             n_significant_units=int(r.n_significant_units),
             max_unit_bits=float(r.max_unit_bits),
@@ -590,11 +621,11 @@ def _layers(
                     decision_info.mi[decision_info.names.index(r.group)],
                 )
             ),
-            redundancy_p_value=float(r.red_p),
+            redundancy_p_value=min(1.0, families * float(r.red_p)),
             redundancy_significant=bool(
                 layer_analysis.reaches_decision(
-                    r.mi_p,
-                    r.red_p,
+                    min(1.0, families * r.mi_p),
+                    min(1.0, families * r.red_p),
                     decision_info.p_value[decision_info.names.index(r.group)],
                     alpha,
                 )
@@ -603,6 +634,7 @@ def _layers(
         )
         for r in results
     ]
+    return rows, skipped
 
 
 # ------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import math
 import pytest
 import torch
 
-from analyses import info
+from analyses import info, layers
+from analyses.errors import DataError
 from analyses.layers import (
     LayerGroupResult,
     conditional_on_discrete,
@@ -303,3 +304,79 @@ def test_too_small_decision_classes_are_rejected_with_a_clear_message():
     d[5:] = torch.where(d[5:] == 3, 2, d[5:])  # class 3 now holds 5 trials < n_pcs + 3
     with pytest.raises(ValueError, match="too few trials"):
         layer_information(acts, groups, d, 4, n_perm=10, seed=0)
+
+
+# ---- categorical factor groups ---------------------------------------------------------------
+
+
+def _categorical_case(n: int = 600, seed: int = 0, decided: bool = True):  # type: ignore[no-untyped-def]
+    """A 3-level category F whose levels the layer tells apart by a non-monotone mean
+    (levels 0 and 2 alike, level 1 high), and decisions that follow F or ignore it."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randint(0, 3, (n,), generator=g)
+    h = torch.randn(n, 6, generator=g, dtype=torch.float64)
+    h[:, 0] += 2.0 * (f == 1)
+    h[:, 3] -= 1.5 * (f == 1)
+    d = f.clone() if decided else torch.randint(0, 3, (n,), generator=g)
+    flip = torch.rand(n, generator=g) < 0.2  # decisions noisier than the layer
+    d[flip] = torch.randint(0, 3, (int(flip.sum()),), generator=g)
+    return h, f, d
+
+
+def test_categorical_layer_information_matches_independent_estimates() -> None:
+    from frites.core import gcmi_model_1d_cd
+
+    h, f, d = _categorical_case()
+    (r,) = layers.categorical_layer_information(
+        {"l": h}, {"kind": (f, 3)}, d, 3, n_perm=200, seed=1, n_pcs=3
+    )
+    scores, _ = layers.layer_pcs(h, 3)
+    # frites copula-normalises x and fits the class-conditional model itself
+    theirs = gcmi_model_1d_cd(scores.T.numpy().copy(), f.numpy())
+    assert r.mi_bits == pytest.approx(theirs, abs=TOL_REF)  # the same formula, float64
+    # I(F; H | D): the class-weighted frites estimate within each decision class
+    parts = [
+        (int((d == c).sum()) / len(d))
+        * gcmi_model_1d_cd(scores[d == c].T.numpy().copy(), f[d == c].numpy())
+        for c in range(3)
+    ]
+    assert r.cmi_given_decision_bits == pytest.approx(sum(parts), abs=TOL_REF)
+    # I(F; D): plug-in with the Miller-Madow correction, from the joint counts directly
+    joint = torch.zeros(3, 3, dtype=torch.float64)
+    joint.index_put_((f, d), torch.ones(len(f), dtype=torch.float64), accumulate=True)
+    p = joint / joint.sum()
+    plug = (p[p > 0] * (p / p.sum(1, keepdim=True) / p.sum(0, keepdim=True))[p > 0].log2()).sum()
+    bias = (3 - 1) * (3 - 1) / (2 * len(f) * math.log(2))
+    assert r.decision_mi_bits == pytest.approx(float(plug) - bias, abs=1e-9)
+    assert r.red_bits == pytest.approx(min(r.mi_bits, r.decision_mi_bits))
+    assert r.joint_bits == pytest.approx(r.decision_mi_bits + r.cmi_given_decision_bits)
+
+
+def test_a_category_read_as_a_number_hides_what_the_layer_holds() -> None:
+    # Levels 0 and 2 look alike and level 1 stands out: as a number 0 < 1 < 2 the code has
+    # almost no monotone relation with the layer, so a continuous estimate finds ~0 bits.
+    h, f, d = _categorical_case(decided=True)
+    as_number = layers.layer_information(
+        {"l": h}, {"kind": f.to(torch.float64)}, d, 3, n_perm=200, seed=1, n_pcs=3
+    )[0]
+    (as_category,) = layers.categorical_layer_information(
+        {"l": h}, {"kind": (f, 3)}, d, 3, n_perm=200, seed=1, n_pcs=3
+    )
+    assert as_number.mi_bits < 0.05
+    assert as_category.mi_bits > 0.4 and as_category.mi_p <= 1 / 201 + 1e-12
+    assert as_category.red_p <= 0.01 and as_category.n_significant_units >= 2
+
+
+def test_a_category_the_layer_holds_but_the_decision_ignores_does_not_reach_it() -> None:
+    h, f, d = _categorical_case(decided=False)
+    (r,) = layers.categorical_layer_information(
+        {"l": h}, {"kind": (f, 3)}, d, 3, n_perm=300, seed=2, n_pcs=3
+    )
+    assert r.mi_p <= 0.01  # the layer holds F ...
+    assert r.red_p > 0.05 and abs(r.decision_mi_bits) < 0.02  # ... the decisions do not use it
+    with pytest.raises(DataError, match="a category holds 2 trials"):
+        few = f.clone()
+        few[:2] = 3  # a fourth category with two trials
+        layers.categorical_layer_information(
+            {"l": h}, {"kind": (few, 4)}, d, 3, n_perm=10, seed=2, n_pcs=3
+        )
