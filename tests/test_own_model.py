@@ -263,6 +263,7 @@ def test_validate_warns_when_the_model_gives_one_answer_to_every_sampled_stimulu
     said = " ".join(result.output.split())
     assert "the model gave the same answer ('b') to all 90 sampled stimuli" in said
     assert "not clearly better than chance" in said
+    assert "read the 2 warnings above first" in said
 
 
 @pytest.mark.slow

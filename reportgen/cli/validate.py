@@ -149,28 +149,32 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
     from reportgen.report.strings import load_strings
 
     english = Formatter(load_strings("en"))
+    warned = 0
+
+    def warn(text: str) -> None:
+        nonlocal warned
+        warned += 1
+        out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
+
     if check is not None and check.n:
         chance = chance_level(check.labels)
         if accuracy_alarm(check.correct, check.n, chance) is not None:
-            text = (
+            warn(
                 f"the model {model_observer_id(cfg)} is not clearly better than chance on "
                 f"these standard stimuli ({check.correct} of {check.n} right, {check.accuracy:.1%}"
                 f"; chance {chance:.1%}): a report would describe a model that does not work. "
                 "Check [model.preprocess] (mean, std, resize: what the model was trained with), "
                 "that stimuli.classes follows the model's output order, and the weights"
             )
-            out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
         if len(set(check.answers)) == 1:
             only = st.classes[check.answers[0]] if check.answers[0] < len(st.classes) else "?"
-            text = (
+            warn(
                 f"the model gave the same answer ({only!r}) to all {check.n} sampled stimuli; "
                 "if it does so on every stimulus, its decisions carry no information and the "
                 "run stops (an untrained model or the wrong preprocessing often does this)"
             )
-            out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
     for c in inputs.warnings:
-        text = caveat_sentence(c.code, c.detail, english)
-        out.print(f"[yellow]warning:[/yellow] {shown(text)}", highlight=False, soft_wrap=True)
+        warn(caveat_sentence(c.code, c.detail, english))
     from reportgen.inputs.stimuli import image_notices
 
     for col in st.integer_coded:
@@ -184,4 +188,11 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
         )
     for line in image_notices(st, cfg.path.parent):
         out.print(f"[yellow]notice:[/yellow] {shown(line)}", highlight=False, soft_wrap=True)
-    out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")
+    if warned:
+        said = "the warning above" if warned == 1 else f"the {warned} warnings above"
+        out.print(
+            f"[green]valid:[/green] every input was checked and `reportgen run` can start; "
+            f"read {said} first."
+        )
+    else:
+        out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")
