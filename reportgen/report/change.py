@@ -39,14 +39,15 @@ def change_section(
         out = [fmt.t("change.compared", period=fmt.period(prev.period), date=date)]
     else:  # a study without [report] period
         out = [fmt.t("change.compared_no_period", date=date)]
-    if (prev.model_fingerprint or "") != (cur.model_fingerprint or ""):
+    before, after = prev.model_fingerprint, cur.model_fingerprint
+    if before is None or after is None:
+        # A decision-only run records no fingerprint: a match or a change is claimed only
+        # when both runs have one.
         out.append(
-            fmt.t(
-                "change.fingerprint_changed",
-                before=(prev.model_fingerprint or "–")[:12],
-                after=(cur.model_fingerprint or "–")[:12],
-            )
+            fmt.t("change.fingerprint_none" if before == after else "change.fingerprint_one")
         )
+    elif before != after:
+        out.append(fmt.t("change.fingerprint_changed", before=before[:12], after=after[:12]))
     else:
         out.append(fmt.t("change.fingerprint_same"))
     rows: list[ChangeRow] = []

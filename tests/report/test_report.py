@@ -839,3 +839,22 @@ def test_a_row_of_eight_pictures_stays_inside_the_text_block(parts_two_runs) -> 
             right = max(c.position_x + c.margin_width() for c in cells)
             assert right <= box.content_box_x() + box.width + 0.01  # CSS px
     assert rows  # the disagreement montage has a full row
+
+
+def test_a_model_match_is_claimed_only_when_both_runs_have_a_fingerprint() -> None:
+    strings = load_strings("en")
+    change = strings["change"]
+
+    def with_print(fingerprint: str | None) -> Findings:
+        f = parts_findings()
+        return dataclasses.replace(f, run=dataclasses.replace(f.run, model_fingerprint=fingerprint))
+
+    def second_sentence(before: str | None, now: str | None) -> str:
+        f = with_print(now)
+        past = row_from_findings(with_print(before), "2026-11-02T10:00:00")
+        return build_narrative(f, strings, recommend(f), [past]).change[1]
+
+    assert second_sentence(None, None) == change["fingerprint_none"]  # decision-only runs
+    assert second_sentence("ab" * 32, None) == change["fingerprint_one"]
+    assert second_sentence("ab" * 32, "ab" * 32) == change["fingerprint_same"]
+    assert "abababababab" in second_sentence("ab" * 32, "cd" * 32)
