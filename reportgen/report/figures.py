@@ -385,8 +385,12 @@ def people_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
 
 def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None:
     models = models_of(f)
-    rows = [people, *models]
     humans = [s for s in f.shape_bias if s.kind == "human"]
+    pooled = pooled_humans_bias(f)
+    with_people = bool(humans) or pooled is not None
+    # No people in the study: no empty "People" row, the models only.
+    rows = [people, *models] if with_people else list(models)
+    first = 1 if with_people else 0
     if humans:
         sns.stripplot(
             x=[s.shape_bias for s in humans],
@@ -400,7 +404,6 @@ def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None
             jitter=0.15,
             orient="h",
         )
-    pooled = pooled_humans_bias(f)
     if pooled is not None:
         ax.axvline(pooled.shape_bias, color=PEOPLE_DARK, linestyle=":", linewidth=1.2)
         ax.errorbar(
@@ -412,21 +415,22 @@ def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None
             markersize=12,
             capsize=3,
         )
-    for i, m in enumerate(models, start=1):
+    for k, m in enumerate(models):
         s = next((x for x in f.shape_bias if x.observer == m), None)
         if s is None:
             continue
         ax.errorbar(
             s.shape_bias,
-            i,
+            first + k,
             xerr=_err(s.shape_bias, s.ci_low, s.ci_high),
-            fmt=MARKERS[(i - 1) % 7],
-            color=_colour(i - 1),
+            fmt=MARKERS[k % 7],
+            color=_colour(k),
             markersize=6,
             capsize=2,
             markeredgecolor="#111111",
         )
-    ax.set_yticks(range(len(rows)), [people, *(_label(f, fmt, m) for m in models)])
+    labels = [_label(f, fmt, m) for m in models]
+    ax.set_yticks(range(len(rows)), [people, *labels] if with_people else labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(-0.02, 1.03)
     ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])

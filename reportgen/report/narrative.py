@@ -108,6 +108,8 @@ def build_narrative(
     change, change_rows, first = change_section(f, history or [], fmt)
     with_bias, with_kappa = people_panels(f)
     caption = "" if with_bias and with_kappa else "_bias" if with_bias else "_kappa"
+    if caption == "_bias" and not f.study.humans:
+        caption = "_models"  # shape bias of the models alone: no dots for people
     return Narrative(
         lang=strings["meta"]["lang"],
         analysed=analysed_line(f, fmt),

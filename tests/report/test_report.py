@@ -858,3 +858,21 @@ def test_a_model_match_is_claimed_only_when_both_runs_have_a_fingerprint() -> No
     assert second_sentence("ab" * 32, None) == change["fingerprint_one"]
     assert second_sentence("ab" * 32, "ab" * 32) == change["fingerprint_same"]
     assert "abababababab" in second_sentence("ab" * 32, "cd" * 32)
+
+
+def test_without_people_the_shape_bias_panel_has_no_people_row(monkeypatch, tmp_path) -> None:
+    strings = load_strings("en")
+    fmt = Formatter(strings)
+    f = cue_conflict_findings()
+    f = dataclasses.replace(
+        f,
+        study=dataclasses.replace(f.study, humans=()),
+        shape_bias=[s for s in f.shape_bias if s.kind == "model"],
+        error_consistency=[],
+    )
+    fig = _drawn(monkeypatch, lambda fg: fg.people_figure(f, fmt, tmp_path / "p.png", "People"))
+    (ax,) = [a for a in fig.axes if a.axison]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert "People" not in rows and rows == list(f.study.models)
+    n = build_narrative(f, strings, recommend(f), None)
+    assert n.people_caption == strings["figures"]["people_caption_models"]
