@@ -599,20 +599,8 @@ def layer_information(
     if not live:  # I(F; D) is still defined without any layer
         fd_obs[:] = torch.stack([info.gcmi_model_cd(fs[g], d, n_classes) for g in group_names])
 
-    # Redundancy and co-information with the decisions shuffled (I(F; H) is kept).
-    red_obs = redundancy_mmi(mi_obs, fd_obs)
-    red_null = redundancy_mmi(mi_obs.unsqueeze(0), fd_null)
-    co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
-    # One family each over all (layer, group) pairs; NaN tests (layers without units) drop out.
-    mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
-    red_p = stats.max_stat_pvalues(red_obs, red_null)
-    # The D-shuffle null of coI is not centred on 0 where I(F; H) is large (the copula
-    # approximation error of I(F; H | D) grows with the information and shrinks with the class
-    # sizes), and its offset differs between pairs. Centring every pair on its own null mean
-    # (a fixed, permutation-invariant shift) keeps the max-statistic FWER valid and stops the
-    # pairs with the largest offsets from masking the others.
-    co_mean = co_null.nanmean(dim=0) if n_perm else torch.zeros_like(co_obs)
-    co_p = stats.max_stat_pvalues(co_obs - co_mean, co_null - co_mean)
+    tests = _pair_tests(mi_obs, mi_null, fd_obs, fd_null, cond_obs, cond_null, n_perm)
+    mi_p, red_obs, red_p, co_obs, co_p, co_mean = tests
 
     results = []
     for i, lname in enumerate(layer_names):
@@ -656,6 +644,35 @@ def layer_information(
                 )
             )
     return results
+
+
+def _pair_tests(
+    mi_obs: Tensor,
+    mi_null: Tensor,
+    fd_obs: Tensor,
+    fd_null: Tensor,
+    cond_obs: Tensor,
+    cond_null: Tensor,
+    n_perm: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The (layer, group) tests from I(F; H), I(F; D) and I(F; H | D) ``[L, G]`` and their
+    nulls ``[K, L, G]`` (I(F; H) with F shuffled, the decision terms with D shuffled):
+    (mi_p, red_obs, red_p, co_obs, co_p, co_mean), one max-statistic family each over all
+    pairs; NaN tests (layers without units) drop out."""
+    # Redundancy and co-information with the decisions shuffled (I(F; H) is kept).
+    red_obs = redundancy_mmi(mi_obs, fd_obs)
+    red_null = redundancy_mmi(mi_obs.unsqueeze(0), fd_null)
+    co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
+    mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
+    red_p = stats.max_stat_pvalues(red_obs, red_null)
+    # The D-shuffle null of coI is not centred on 0 where I(F; H) is large (the copula
+    # approximation error of I(F; H | D) grows with the information and shrinks with the class
+    # sizes), and its offset differs between pairs. Centring every pair on its own null mean
+    # (a fixed, permutation-invariant shift) keeps the max-statistic FWER valid and stops the
+    # pairs with the largest offsets from masking the others.
+    co_mean = co_null.nanmean(dim=0) if n_perm else torch.zeros_like(co_obs)
+    co_p = stats.max_stat_pvalues(co_obs - co_mean, co_null - co_mean)
+    return mi_p, red_obs, red_p, co_obs, co_p, co_mean
 
 
 def _unit_family(
@@ -869,13 +886,9 @@ def categorical_layer_information(
         if on_progress is not None:
             on_progress(c)
 
-    red_obs = redundancy_mmi(mi_obs, fd_obs.unsqueeze(0))
-    red_null = redundancy_mmi(mi_obs.unsqueeze(0), fd_null.unsqueeze(1))
-    co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
-    mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
-    red_p = stats.max_stat_pvalues(red_obs, red_null)
-    co_mean = co_null.nanmean(dim=0) if n_perm else torch.zeros_like(co_obs)
-    co_p = stats.max_stat_pvalues(co_obs - co_mean, co_null - co_mean)
+    fd_pairs, fd_null_pairs = fd_obs.expand(n_l, n_g), fd_null.unsqueeze(1).expand(-1, n_l, -1)
+    tests = _pair_tests(mi_obs, mi_null, fd_pairs, fd_null_pairs, cond_obs, cond_null, n_perm)
+    mi_p, red_obs, red_p, co_obs, co_p, co_mean = tests
 
     results = []
     for i, lname in enumerate(layer_names):

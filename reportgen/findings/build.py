@@ -573,30 +573,22 @@ def _layers(
     advance = progress("Information inside the network", total) if progress else None
     results = []
     with data_problems("the model's layers"):
-        if groups:
-            results += layer_analysis.layer_information(
-                acts,
-                groups,
-                codes,
-                n_used,
-                n_perm=n_perm,
-                seed=seed,
-                n_pcs=n_pcs,
-                alpha=alpha,
-                on_progress=advance,
-            )
-        if categorical:
-            results += layer_analysis.categorical_layer_information(
-                acts,
-                categorical,
-                codes,
-                n_used,
-                n_perm=n_perm,
-                seed=seed,
-                n_pcs=n_pcs,
-                alpha=alpha,
-                on_progress=advance,
-            )
+        for analyse_groups, chosen in (
+            (layer_analysis.layer_information, groups),
+            (layer_analysis.categorical_layer_information, categorical),
+        ):
+            if chosen:
+                results += analyse_groups(
+                    acts,
+                    chosen,
+                    codes,
+                    n_used,
+                    n_perm=n_perm,
+                    seed=seed,
+                    n_pcs=n_pcs,
+                    alpha=alpha,
+                    on_progress=advance,
+                )
     # Numeric and categorical groups are two families of the maximum statistic: Bonferroni
     # over the two keeps the family-wise error rate at alpha for the whole network section.
     families = int(bool(groups)) + int(bool(categorical))
