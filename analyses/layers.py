@@ -522,10 +522,7 @@ def layer_information(
     ``groups`` within each layer; scalars are Python floats (bits), per-unit tensors on the
     activations' device. A layer without usable units gets NaN statistics.
     """
-    if isinstance(n_perm, bool) or not isinstance(n_perm, int) or n_perm < 0:
-        raise ValueError(f"n_perm must be a non-negative integer, got {n_perm!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    _check_run(n_perm, alpha)
     layer_names, group_names = list(activations), list(groups)
     if not layer_names or not group_names:
         return []
@@ -535,14 +532,7 @@ def layer_information(
     fs = {name: _as_factors(name, groups[name], n, device) for name in group_names}
     d = _check_decisions(decisions, n, n_classes, device)
 
-    # Units and principal components of every layer.
-    keep = {name: usable_units(h) for name, h in hs.items()}
-    pcs, var_frac = {}, {}
-    for name, h in hs.items():
-        if bool(keep[name].any()):
-            pcs[name], var_frac[name] = layer_pcs(h[:, keep[name]], n_pcs)
-        else:
-            pcs[name], var_frac[name] = h.new_zeros(n, 0, dtype=_F64), h.new_zeros(0, dtype=_F64)
+    keep, pcs, var_frac = _summaries(hs, n_pcs)
     counts = torch.bincount(d, minlength=n_classes)
     worst = max(s.shape[1] for s in pcs.values()) + max(f.shape[1] for f in fs.values())
     small = ((counts > 0) & (counts <= worst)).nonzero().squeeze(1).tolist()
@@ -644,6 +634,29 @@ def layer_information(
                 )
             )
     return results
+
+
+def _check_run(n_perm: int, alpha: float) -> None:
+    if isinstance(n_perm, bool) or not isinstance(n_perm, int) or n_perm < 0:
+        raise ValueError(f"n_perm must be a non-negative integer, got {n_perm!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+
+
+def _summaries(
+    hs: Mapping[str, Tensor], n_pcs: int
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+    """Per layer: the usable units, the scores of their leading principal components (none
+    for a layer without usable units) and each component's share of the variance."""
+    keep = {name: usable_units(h) for name, h in hs.items()}
+    pcs, var_frac = {}, {}
+    for name, h in hs.items():
+        if bool(keep[name].any()):
+            pcs[name], var_frac[name] = layer_pcs(h[:, keep[name]], n_pcs)
+        else:
+            n = h.shape[0]
+            pcs[name], var_frac[name] = h.new_zeros(n, 0, dtype=_F64), h.new_zeros(0, dtype=_F64)
+    return keep, pcs, var_frac
 
 
 def _pair_tests(
@@ -820,10 +833,7 @@ def categorical_layer_information(
     ``groups`` within each layer; the families of the maximum statistic are over the pairs of
     this call.
     """
-    if isinstance(n_perm, bool) or not isinstance(n_perm, int) or n_perm < 0:
-        raise ValueError(f"n_perm must be a non-negative integer, got {n_perm!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    _check_run(n_perm, alpha)
     layer_names, group_names = list(activations), list(groups)
     if not layer_names or not group_names:
         return []
@@ -833,14 +843,7 @@ def categorical_layer_information(
     d = _check_decisions(decisions, n, n_classes, device)
     fs = {g: _check_decisions(codes, n, levels, device) for g, (codes, levels) in groups.items()}
     levels = {g: int(groups[g][1]) for g in group_names}
-    keep = {name: usable_units(h) for name, h in hs.items()}
-    pcs = {}
-    var_frac = {}
-    for name, h in hs.items():
-        if bool(keep[name].any()):
-            pcs[name], var_frac[name] = layer_pcs(h[:, keep[name]], n_pcs)
-        else:
-            pcs[name], var_frac[name] = h.new_zeros(n, 0, dtype=_F64), h.new_zeros(0, dtype=_F64)
+    keep, pcs, var_frac = _summaries(hs, n_pcs)
     widest = max(p.shape[1] for p in pcs.values())
     for g, f in fs.items():
         counts = torch.bincount(f, minlength=levels[g])
