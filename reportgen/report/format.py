@@ -146,8 +146,11 @@ class Formatter:
         return f"{int(round(n)):,}"
 
     def bits(self, x: float | None) -> str:
-        """Information, floored at 0 for display only (see `shown_bits`)."""
-        return f"{shown_bits(x):.3f}" if is_finite(x) else self.s["format"]["missing"]
+        """Information in bits, 3 decimals. A bias-corrected estimate below 0 reads "≈ 0":
+        no information is found, which "0.000" would overstate as a measured zero."""
+        if not is_finite(x):
+            return self.s["format"]["missing"]
+        return self.s["format"]["about_zero"] if x < 0 else f"{shown_bits(x):.3f}"
 
     def dec(self, x: float | None) -> str:
         return f"{x:.2f}" if is_finite(x) else self.s["format"]["missing"]

@@ -292,6 +292,9 @@ def recommendation_text(
 
     def text(name: str) -> str:
         key = f"{name}_m" if several and f"{name}_m" in base else name
+        # a rule may word its action for logged decisions (no preprocessing, no weights)
+        if r.params.get("logged") and f"{key}_logged" in base:
+            key = f"{key}_logged"
         return fmt.t(f"rules.{r.rule}.{key}", **r.params)
 
     return RecommendationText(

@@ -89,9 +89,10 @@ def build_narrative(
     models_of(f)
     several = len(f.study.models) > 1
     recs = [recommendation_text(r, fmt, several) for r in recommendations]
+    logged = "_logged" if f.study.decision_only else ""  # no preprocessing to check
     alarms = [
         fmt.t(
-            "notices.low_accuracy",
+            f"notices.low_accuracy{logged}",
             model=c.detail["observer"],
             accuracy=Pct(c.detail["accuracy"]),
             n=Num(c.detail["n"]),

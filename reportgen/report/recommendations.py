@@ -105,6 +105,7 @@ def rule_model_at_chance(f: Findings, history: list[HistoryRow]) -> list[Recomme
                 "chance": Pct(worst["chance"]),
                 "n": Num(worst["n"]),
                 "models": _models_param([d["observer"] for d in alarms]),
+                "logged": f.study.decision_only,
             },
         )
     ]

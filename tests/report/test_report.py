@@ -613,14 +613,14 @@ def test_no_significant_shared_information_is_said_without_a_range_and_no_negati
     shape = next(p for p in people if p.startswith("About outline shape"))
     low = min(s.redundancy_bits for s in shared if s.group == "shape" and s.significant)
     assert f"({low:.3f}–" in shape and "-0.001" not in shape and "for vgg16" in shape
-    # A single model's negative estimate is shown floored at 0 in the sentence.
+    # A single model's negative estimate reads "≈ 0" in the sentence, never as negative bits.
     parts = parts_findings()
     neg = [
         dataclasses.replace(s, redundancy_bits=-0.03) if s.group == "nuisance" else s
         for s in parts.shared_information
     ]
     text = " ".join(_narrative(dataclasses.replace(parts, shared_information=neg)).people)
-    assert "(0.000 bits shared" in text and "-0.030" not in text
+    assert "(≈ 0 bits shared" in text and "-0.030" not in text
 
 
 def test_validation_caveat_is_a_sentence_in_both_languages() -> None:
@@ -666,11 +666,12 @@ def test_tied_factors_become_one_sentence_with_their_shares() -> None:
 
 
 def test_information_in_tables_is_floored_at_zero_for_display_only() -> None:
-    # Bias-corrected MI can come out a little below 0 (methods.md 4.5); tables show 0.000.
+    # Bias-corrected MI can come out a little below 0 (methods.md 4.5): "≈ 0", not a
+    # measured "0.000".
     for lang in ("en", "ja"):
         fmt = Formatter(load_strings(lang))
-        assert fmt.bits(-0.030) == "0.000" and fmt.bits(0.4567) == "0.457"
-        assert fmt.bits(-0.0) == "0.000"
+        assert fmt.bits(-0.030) == "≈ 0" and fmt.bits(0.4567) == "0.457"
+        assert fmt.bits(-0.0) == "0.000" and fmt.bits(0.0004) == "0.000"
         assert fmt.bits(float("nan")) == fmt.s["format"]["missing"]
 
 
@@ -876,3 +877,28 @@ def test_without_people_the_shape_bias_panel_has_no_people_row(monkeypatch, tmp_
     assert "People" not in rows and rows == list(f.study.models)
     n = build_narrative(f, strings, recommend(f), None)
     assert n.people_caption == strings["figures"]["people_caption_models"]
+
+
+def test_the_at_chance_alarm_gives_the_advice_that_fits_the_study() -> None:
+    strings = load_strings("en")
+    alarm = Caveat(
+        "low_accuracy",
+        {
+            "observer": "net",
+            "accuracy": 0.3,
+            "n": 90,
+            "chance": 1 / 3,
+            "ci_low": 0.21,
+            "ci_high": 0.4,
+        },
+    )
+    f = parts_findings()
+    f = dataclasses.replace(f, warnings=[*f.warnings, alarm])
+    logged = dataclasses.replace(f, study=dataclasses.replace(f.study, decision_only=True))
+    run_here, from_logs = (build_narrative(x, strings, recommend(x), None) for x in (f, logged))
+    assert "[model.preprocess]" in run_here.alarms[0] and "the log" not in run_here.alarms[0]
+    assert "the log is this model's answers" in from_logs.alarms[0]
+    assert "[model.preprocess]" not in from_logs.alarms[0]
+    assert run_here.recommendations[0].title == from_logs.recommendations[0].title
+    assert "decision log" in from_logs.recommendations[0].action
+    assert "[model.preprocess]" in run_here.recommendations[0].action
