@@ -50,6 +50,7 @@ __all__ = [
     "mi_gg",
     "mi_mixture_gd",
     "mi_model_gd",
+    "mi_model_gd_masked",
     "tie_broken_ranks",
     "tie_fraction",
 ]
@@ -713,6 +714,46 @@ def mi_model_gd(
     p = counts / n
     i = h - torch.where(occupied, p * h_y, 0.0).sum(-1)
     return (i / _LN2).to(_out_dtype(x))
+
+
+def mi_model_gd_masked(x: Tensor, y: Tensor, n_classes: int) -> tuple[Tensor, Tensor]:
+    """`mi_model_gd` (bias-corrected, ``x`` demeaned) for a batch of which some entries
+    cannot be fitted, in bits, with a success mask.
+
+    Where `mi_model_gd` raises for the whole batch (a covariance that is not positive
+    definite, an occupied class with N_y <= d), this masks only the entries at fault, so a
+    batch of permutations keeps the ones that can be estimated.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., n, d); demeaned samples (e.g. copula scores).
+    y : Tensor of integers, shape (..., n), values in [0, n_classes)
+
+    Returns
+    -------
+    bits : Tensor (...), float64; meaningless where ``ok`` is False.
+    ok : Tensor (...), bool.
+    """
+    x64 = x.to(_F64)
+    n, d = x64.shape[-2:]
+    counts, _, cov_y = _class_moments(x64, y, n_classes)
+    cov = _cov(x64, demeaned=True)
+
+    def half_logdet(c: Tensor) -> tuple[Tensor, Tensor]:
+        chol, status = torch.linalg.cholesky_ex(c)
+        diag = torch.diagonal(chol, dim1=-2, dim2=-1)
+        # the same pivot rule as `_chol_half_logdet`, as a mask instead of an error
+        share = diag.square() / torch.diagonal(c, dim1=-2, dim2=-1)
+        return diag.log().sum(-1), (status == 0) & (share > _MIN_PIVOT_SHARE).all(-1)
+
+    h, ok = half_logdet(cov)
+    h_y, ok_y = half_logdet(cov_y)
+    occupied = counts > 0
+    fitted = (ok_y & (counts > d)) | ~occupied
+    h = h - ent_bias(n, d)
+    h_y = h_y - _ent_bias_t(torch.where(occupied, counts, float(d + 1)), d)
+    bits = (h - torch.where(occupied, counts / n * h_y, 0.0).sum(-1)) / _LN2
+    return bits, ok & fitted.all(-1) & torch.isfinite(bits)
 
 
 def gcmi_model_cd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:

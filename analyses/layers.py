@@ -863,11 +863,13 @@ def categorical_layer_information(
     ).to(_F64)
     fd_null = torch.empty(n_perm, n_g, dtype=_F64, device=device)
     live = [i for i, name in enumerate(layer_names) if pcs[name].shape[1] > 0]
+    classes = _Classes(d, n_classes)
+    unpermuted = _identity(n, device)  # [1, n]: the decisions as observed
     for i in live:
         x = pcs[layer_names[i]]
         for j, g in enumerate(group_names):
             mi_obs[i, j] = info.gcmi_model_cd(x, fs[g], levels[g])
-            cond_obs[i, j] = _cmi_given_decisions(x, fs[g], levels[g], d, n_classes)
+            cond_obs[i, j] = _cmi_given_decisions(x, fs[g], levels[g], classes, unpermuted)[0]
     chunk = _chunk_size(n_perm, 8 * n * (widest + 4) * max(n_g, 1))
     for s in range(0, n_perm, chunk):
         c = min(chunk, n_perm - s)
@@ -883,8 +885,8 @@ def categorical_layer_information(
                 mi_null[s : s + c, i, j] = info.gcmi_model_cd(
                     x.expand(c, n, x.shape[1]), f_perm, levels[g]
                 )
-                cond_null[s : s + c, i, j] = torch.stack(
-                    [_cmi_given_decisions(x, fs[g], levels[g], row, n_classes) for row in d_perm]
+                cond_null[s : s + c, i, j] = _cmi_given_decisions(
+                    x, fs[g], levels[g], classes, perms
                 )
         if on_progress is not None:
             on_progress(c)
@@ -948,20 +950,26 @@ def categorical_layer_information(
     return results
 
 
-def _cmi_given_decisions(x: Tensor, f: Tensor, levels: int, d: Tensor, n_classes: int) -> Tensor:
-    """I(F; X | D) = sum_d p(d) I(F; X | D = d), model-form GCMI within each decision class
-    (X copula-normalised within the class), bits; NaN when a level of F that occurs in a class
-    has too few trials there for its covariance."""
-    n = x.shape[0]
-    total = x.new_zeros((), dtype=_F64)
-    for c in range(n_classes):
-        inside = d == c
-        m = int(inside.sum())
-        if m == 0:
-            continue
-        try:
-            part = info.gcmi_model_cd(x[inside], f[inside], levels)
-        except (DataError, ValueError):
-            return x.new_tensor(math.nan, dtype=_F64)
-        total = total + (m / n) * part.to(_F64)
+def _cmi_given_decisions(
+    x: Tensor, f: Tensor, levels: int, classes: _Classes, perms: Tensor
+) -> Tensor:
+    """I(F; X | D) = sum_d p(d) I(F; X | D = d) for the decisions relabelled by each row of
+    ``perms [c, n]`` (``d[perms[p]]``), bits ``[c]``: model-form GCMI within each decision
+    class, X copula-normalised within the class (as `gcmi_model_cd` on the class's trials).
+    NaN for a relabelling in which a level of F occurs in a class with too few trials there
+    to fit its covariance. All relabellings at once, in the class frame of `_Classes`."""
+    n, k = x.shape
+    c = perms.shape[0]
+    inverse = torch.empty_like(perms).scatter_(1, perms, _identity(n, perms.device).expand(c, n))
+    frame = inverse.index_select(1, classes.order)  # [c, n]: the trial at each frame position
+    z = classes.copnorm(_ranks(info.copnorm(x)).T.contiguous(), frame)  # [k, c, n]
+    f_frame = f[frame]  # [c, n]
+    total = torch.zeros(c, dtype=_F64, device=x.device)
+    for start, count in classes.segments:
+        if count <= k + 1:  # too few trials in the class for any fit
+            return torch.full((c,), torch.nan, dtype=_F64, device=x.device)
+        xs = z[:, :, start : start + count].permute(1, 2, 0)  # [c, N_s, k]
+        ys = f_frame[:, start : start + count]
+        part, ok = info.mi_model_gd_masked(xs, ys, levels)
+        total = total + (count / n) * torch.where(ok, part, torch.nan)
     return total

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -111,19 +111,18 @@ def _table(rows: list[HistoryRow], path: Path, width: int) -> object:
     if wide:
         table.add_column("fingerprint", no_wrap=True)
     for r in rows:
-        head = r.headline
-        top = head.shares.get(head.top_driver) if head.top_driver else None
+        d = _as_dict(r)  # the same figures `--json` gives, formatted
         cells = [
-            str(r.id),
+            str(d["id"]),
             r.study,
             r.period or "–",
             r.created_at[:10],
             r.headline_model,
-            head.top_driver or "–",
-            _pct(top.value if top else None),
-            _pct(head.shape_bias.value if head.shape_bias else None),
-            "–" if head.kappa is None else f"{head.kappa.value:.2f}",
-            _pct(head.accuracy),
+            r.headline.top_driver or "–",
+            _pct(d["top_driver_share"]),
+            _pct(d["shape_bias"]),
+            "–" if d["kappa"] is None else f"{d['kappa']:.2f}",
+            _pct(d["accuracy"]),
         ]
         if wide:
             cells.append((r.model_fingerprint or "–")[:12])
@@ -131,7 +130,7 @@ def _table(rows: list[HistoryRow], path: Path, width: int) -> object:
     return table
 
 
-def _as_dict(r: HistoryRow) -> dict[str, object]:
+def _as_dict(r: HistoryRow) -> dict[str, Any]:
     head = r.headline
     top = head.shares.get(head.top_driver) if head.top_driver else None
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -174,12 +175,21 @@ def progress_bars(verbosity: Verbosity = Verbosity.normal) -> Iterator[ProgressF
         yield open_task
 
 
+@dataclass
+class _Stage:
+    description: str
+    total: int
+    started: float
+    said: float  # when its last line was printed
+    done: int = 0
+
+
 class _ProgressLines:
     """Plain progress lines, one stage at a time (a new stage ends the one before)."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
-        self.stage: list = []  # [description, total, done, started, last line]
+        self.stage: _Stage | None = None
 
     def _say(self, text: str) -> None:
         clock = time.perf_counter() - self.start
@@ -188,25 +198,23 @@ class _ProgressLines:
     def open_task(self, description: str, total: int):
         self.close()
         now = time.perf_counter()
-        self.stage = [description, max(int(total), 1), 0, now, now]
+        stage = self.stage = _Stage(description, max(int(total), 1), now, now)
         self._say(f"{description}: started")
-        stage = self.stage
 
         def advance(n: int) -> None:
-            if self.stage is not stage:
+            if self.stage is not stage:  # a later stage has begun: this counter is stale
                 return
-            stage[2] += n
+            stage.done += n
             now = time.perf_counter()
-            if stage[2] >= stage[1]:
+            if stage.done >= stage.total:
                 self.close()
-            elif now - stage[4] >= LINE_EVERY_S:
-                stage[4] = now
-                self._say(f"{stage[0]}: {100 * stage[2] / stage[1]:.0f}%")
+            elif now - stage.said >= LINE_EVERY_S:
+                stage.said = now
+                self._say(f"{stage.description}: {100 * stage.done / stage.total:.0f}%")
 
         return advance
 
     def close(self) -> None:
-        if self.stage:
-            description, _, _, started, _ = self.stage
-            self.stage = []
-            self._say(f"{description}: done in {time.perf_counter() - started:.1f} s")
+        if self.stage is not None:
+            stage, self.stage = self.stage, None
+            self._say(f"{stage.description}: done in {time.perf_counter() - stage.started:.1f} s")

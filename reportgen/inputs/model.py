@@ -39,12 +39,14 @@ import torch
 import torchvision.models
 from torch import nn
 
+from reportgen.config import ModelConfig
 from reportgen.errors import ReportgenError
 
 __all__ = [
     "EXPORT",
     "TORCHSCRIPT",
     "classification_architectures",
+    "load_configured_model",
     "load_model",
     "model_fingerprint",
     "resolve_layers",
@@ -134,6 +136,19 @@ def load_model(
         state = _read_state_dict(weights_path, trust_checkpoint)
         _load_into(model, state, weights_path, num_classes, source)
     return model.eval()
+
+
+def load_configured_model(mc: ModelConfig, num_classes: int) -> tuple[nn.Module, list[str]]:
+    """The model a `[model]` section names, loaded as every run loads it (same trust rules),
+    and the layers to analyse (``auto`` resolved, names checked)."""
+    model = load_model(
+        mc.arch,
+        mc.weights,
+        num_classes,
+        trust_checkpoint=mc.trust_checkpoint,
+        code_dir=mc.code_dir,
+    )
+    return model, resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
 
 
 def _build_torchvision(arch: str, num_classes: int) -> nn.Module:

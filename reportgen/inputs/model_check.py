@@ -34,26 +34,23 @@ class ModelCheck:
         return self.correct / self.n if self.n else float("nan")
 
 
-def check_model(config: Config, stimset: StimulusSet | None) -> ModelCheck:
+def check_model(config: Config, stimset: StimulusSet | None) -> ModelCheck | None:
     """Load the model exactly as a run would (same trust rules), resolve its layers, and when
     `stimset` is given run it on up to `SAMPLE` standard stimuli, spread evenly over the table.
+    None when the class count is unknown (no ``num_classes`` and no readable stimuli): the
+    model cannot be built then, and the stimulus problems are the ones to report.
 
     Raises ReportgenError with every problem found (loading, layers, pictures)."""
     from reportgen.inputs.extract import preprocessor
-    from reportgen.inputs.model import load_model, resolve_layers
+    from reportgen.inputs.model import load_configured_model
 
     mc = config.model
     if mc is None:
         raise ValueError("check_model needs a [model] section")
     n_classes = mc.num_classes or (len(stimset.classes) if stimset is not None else 0)
-    model = load_model(
-        mc.arch,
-        mc.weights,
-        n_classes,
-        trust_checkpoint=mc.trust_checkpoint,
-        code_dir=mc.code_dir,
-    )
-    layers = resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
+    if not n_classes:
+        return None
+    model, layers = load_configured_model(mc, n_classes)
     if stimset is None:
         return ModelCheck(tuple(layers), 0, 0, ())
     rows = np.flatnonzero(stimset.table["condition"].to_numpy() == STANDARD)

@@ -20,6 +20,7 @@ line (CSV; the header is line 1) or row (Parquet), id and column.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import math
@@ -351,8 +352,7 @@ def load_stimuli_from_config(config: Config) -> StimulusSet:
 
 def cue_columns(config: Config) -> tuple[str, ...]:
     """The table columns `[cues]` names (whether the table has them or not)."""
-    c = config.cues
-    return (c.shape, c.texture, c.morph_from, c.morph_to, c.morph_level)
+    return tuple(getattr(config.cues, f.name) for f in dataclasses.fields(config.cues))
 
 
 def build_stimulus_set(

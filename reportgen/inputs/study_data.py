@@ -145,18 +145,11 @@ def load_study_data(config: Config, *, progress: ProgressFn | None = None) -> St
     if config.model is not None:
         t1 = time.perf_counter()
         from reportgen.inputs.extract import extract, preprocessor
-        from reportgen.inputs.model import load_model, model_fingerprint, resolve_layers
+        from reportgen.inputs.model import load_configured_model, model_fingerprint
 
         mc = config.model
-        model = load_model(
-            mc.arch,
-            mc.weights,
-            mc.num_classes or len(classes),
-            trust_checkpoint=mc.trust_checkpoint,
-            code_dir=mc.code_dir,
-        )
+        model, layers = load_configured_model(mc, mc.num_classes or len(classes))
         fingerprint = model_fingerprint(model)
-        layers = resolve_layers(model, "auto" if mc.layers == "auto" else list(mc.layers))
         if images is None:
             seen = load_images(stimset, preprocess=mc.preprocess)
         else:  # generated pictures (kept as they are for the montages): the same geometry

@@ -17,6 +17,7 @@ from scipy.special import logsumexp, ndtri
 from scipy.stats import multivariate_normal, rankdata
 
 from analyses import info
+from analyses.errors import DataError
 
 F64 = torch.float64
 LN2 = math.log(2.0)
@@ -741,3 +742,19 @@ def test_tie_broken_ranks_carry_copnorms_tie_order_into_every_subset() -> None:
     inherited = info.copnorm(ranks[sub])
     assert torch.equal(inherited.argsort(0), ranks[sub].argsort(0))
     assert not torch.equal(inherited, info.copnorm(x[sub], seed=3))
+
+
+def test_the_masked_model_form_equals_mi_model_gd_and_masks_only_the_entries_at_fault() -> None:
+    g = torch.Generator().manual_seed(5)
+    x = info.copnorm(torch.randn(3, 80, 2, generator=g, dtype=torch.float64))
+    y = torch.randint(0, 3, (3, 80), generator=g)
+    y[1, :2] = 3  # entry 1: a fourth class of two trials (N_y <= d)
+    x[2, :, 1] = x[2, :, 0]  # entry 2: collinear columns
+    bits, ok = info.mi_model_gd_masked(x, y, 4)
+    assert ok.tolist() == [True, False, False]
+    assert float(bits[0]) == pytest.approx(
+        float(info.mi_model_gd(x[0], y[0], 4, demeaned=True)), abs=1e-12
+    )
+    for bad in (1, 2):  # the unmasked estimator refuses each entry on its own
+        with pytest.raises(DataError):
+            info.mi_model_gd(x[bad], y[bad], 4, demeaned=True)

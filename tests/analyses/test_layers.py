@@ -380,3 +380,19 @@ def test_a_category_the_layer_holds_but_the_decision_ignores_does_not_reach_it()
         layers.categorical_layer_information(
             {"l": h}, {"kind": (few, 4)}, d, 3, n_perm=10, seed=2, n_pcs=3
         )
+
+
+def test_the_batched_conditional_information_is_the_per_class_sum_for_every_relabelling() -> None:
+    # The null of I(F; H | D) relabels the decisions; each relabelling must equal the
+    # class-weighted model-form GCMI computed class by class on its own (the definition).
+    h, f, d = _categorical_case(n=300, seed=3)
+    scores, _ = layers.layer_pcs(h, 3)
+    perms = torch.stack([torch.randperm(300, generator=_gen(s)) for s in range(4)])
+    batched = layers._cmi_given_decisions(scores, f, 3, layers._Classes(d, 3), perms)
+    for p, row in zip(perms, batched, strict=True):
+        dp = d[p]
+        direct = sum(
+            int((dp == c).sum()) / 300 * float(info.gcmi_model_cd(scores[dp == c], f[dp == c], 3))
+            for c in range(3)
+        )
+        assert float(row) == pytest.approx(direct, abs=TOL_REF)
