@@ -15,10 +15,13 @@ columns) and the model's discrete decisions ``d [n]`` (methods.md 1.5-1.7, 2.8-2
 3. **Redundancy with the decision** (methods.md 2.12): I(F; D) in the model form of
    :func:`analyses.info.gcmi_model_cd` (F multivariate), I(F; H | D) as
    :func:`analyses.info.gccmi_ccd` (F and H copula-normalised within each decision class), the
-   joint I(F; H, D) = I(F; D) + I(F; H | D) by the chain rule (methods.md 2.8), the MMI
-   redundancy R = min(I(F; H), I(F; D)) and the co-information
-   coI = I(F; H) + I(F; D) - I(F; H, D) = I(F; H) - I(F; H | D), **positive = net redundancy**.
-   The null shuffles D (keeps I(F; H), destroys everything involving D).
+   joint I(F; H, D) = I(F; D) + I(F; H | D) by the chain rule (methods.md 2.8), and the
+   co-information coI = I(F; H) + I(F; D) - I(F; H, D) = I(F; H) - I(F; H | D), **positive =
+   net redundancy**, each with the null that shuffles D (keeps I(F; H), destroys everything
+   involving D). The redundancy R is I_ccs (:func:`analyses.pid.ccs_mixed`: zero when H and D
+   inform about independent parts of F), tested against surrogates in which H and D inform
+   about independent copies of F (:func:`analyses.pid.ccs_mixed_null`); MMI = min(I(F; H),
+   I(F; D)) is kept as its upper bracket only.
 4. **Invariance**: nuisance groups (pose, lighting) are just more groups; nothing here assumes a
    group is diagnostic. :func:`conditional_on_discrete` gives I(F; H | Z) for a binned nuisance Z
    with a null that shuffles F within the levels of Z (methods.md 1.7, 2.9).
@@ -71,7 +74,7 @@ _PC_REL_TOL = 1e-10
 _CHUNK_BYTES = 128 * 2**20
 # stats draws permutations in blocks of 64; chunks of whole blocks never draw a block twice.
 _PERM_BLOCK = 64
-MEASURE = "mmi"
+MEASURE = "ccs"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,8 +105,13 @@ class LayerGroupResult:
     cmi_given_decision_bits : I(F; H_pcs | D), bits: what the layer holds about F that the
         decision does not carry.
     joint_bits : I(F; H_pcs, D) = I(F; D) + I(F; H_pcs | D), bits.
-    red_bits : redundancy R = min(I(F; H), I(F; D)) (measure ``measure``), bits.
-    red_p : FWER-corrected over all (layer, group) pairs, D shuffled.
+    red_bits : I_ccs redundancy of the layer's components and the decision about F
+        (:func:`analyses.pid.ccs_mixed`) minus the mean of its surrogate null, bits; zero in
+        expectation when the two inform about independent parts of F. NaN where not
+        measured (``measure == "none"``: categorical groups).
+    red_p : FWER-corrected over all (layer, group) pairs, independent-copy surrogates
+        (:func:`analyses.pid.ccs_mixed_null`).
+    red_mmi_bits : min(I(F; H), I(F; D)), bits: the MMI upper bracket of the redundancy.
     coinfo_bits : co-information I(F;H) + I(F;D) - I(F;H,D), bits; positive = net redundancy.
     coinfo_p : one-sided (positive tail), FWER-corrected over all pairs, D shuffled; the
         statistic is ``coinfo_bits - coinfo_null_mean_bits``.
@@ -111,7 +119,8 @@ class LayerGroupResult:
         when the decision is unrelated (compare ``coinfo_bits`` with it, not with 0).
     n_perm : permutations in every null.
     alpha : family-wise error rate used for ``n_significant_units``.
-    measure : redundancy function, ``"mmi"`` (minimum mutual information, methods.md 2.10).
+    measure : redundancy function of ``red_bits``: ``"ccs"`` (pointwise common change in
+        surprisal, Ince 2017, methods.md 2.10) or ``"none"``.
     """
 
     layer: str
@@ -139,6 +148,7 @@ class LayerGroupResult:
     coinfo_null_mean_bits: float
     n_perm: int
     alpha: float
+    red_mmi_bits: float = math.nan
     measure: str = MEASURE
 
 
@@ -589,8 +599,15 @@ def layer_information(
     if not live:  # I(F; D) is still defined without any layer
         fd_obs[:] = torch.stack([info.gcmi_model_cd(fs[g], d, n_classes) for g in group_names])
 
-    tests = _pair_tests(mi_obs, mi_null, fd_obs, fd_null, cond_obs, cond_null, n_perm)
-    mi_p, red_obs, red_p, co_obs, co_p, co_mean = tests
+    red_obs, red_null = nan.clone(), mi_null.clone()
+    if live:
+        red_obs[rows], red_null[:, rows] = _shared_with_decision(
+            ch, cf, layer_cols, group_cols, d, n_classes, n_perm, seed
+        )
+    tests = _pair_tests(
+        mi_obs, mi_null, fd_obs, fd_null, cond_obs, cond_null, red_obs, red_null, n_perm
+    )
+    mi_p, red_bits, red_p, co_obs, co_p, co_mean = tests
 
     results = []
     for i, lname in enumerate(layer_names):
@@ -624,8 +641,9 @@ def layer_information(
                     decision_mi_bits=float(fd_obs[i, j]),
                     cmi_given_decision_bits=float(cond_obs[i, j]),
                     joint_bits=float(fd_obs[i, j] + cond_obs[i, j]),
-                    red_bits=float(red_obs[i, j]),
+                    red_bits=float(red_bits[i, j]),
                     red_p=float(red_p[i, j]),
+                    red_mmi_bits=float(redundancy_mmi(mi_obs[i, j], fd_obs[i, j])),
                     coinfo_bits=float(co_obs[i, j]),
                     coinfo_p=float(co_p[i, j]),
                     coinfo_null_mean_bits=float(co_mean[i, j]),
@@ -666,18 +684,23 @@ def _pair_tests(
     fd_null: Tensor,
     cond_obs: Tensor,
     cond_null: Tensor,
+    red_obs: Tensor,
+    red_null: Tensor,
     n_perm: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """The (layer, group) tests from I(F; H), I(F; D) and I(F; H | D) ``[L, G]`` and their
-    nulls ``[K, L, G]`` (I(F; H) with F shuffled, the decision terms with D shuffled):
-    (mi_p, red_obs, red_p, co_obs, co_p, co_mean), one max-statistic family each over all
-    pairs; NaN tests (layers without units) drop out."""
-    # Redundancy and co-information with the decisions shuffled (I(F; H) is kept).
-    red_obs = redundancy_mmi(mi_obs, fd_obs)
-    red_null = redundancy_mmi(mi_obs.unsqueeze(0), fd_null)
+    """The (layer, group) tests from I(F; H), I(F; D), I(F; H | D) and the I_ccs redundancy
+    ``[L, G]`` and their nulls ``[K, L, G]`` (I(F; H) with F shuffled, the decision terms with
+    D shuffled, the redundancy from independent-copy surrogates): (mi_p, red_bits, red_p,
+    co_obs, co_p, co_mean), one max-statistic family each over all pairs; NaN tests (layers
+    without units, groups without a redundancy estimate) drop out."""
     co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
     mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
-    red_p = stats.max_stat_pvalues(red_obs, red_null)
+    # The redundancy is reported and tested against its surrogate mean, the offset the sign
+    # filter gives sources that inform about independent copies of F (pid.ccs_mixed_null);
+    # the per-pair shift keeps the max-statistic FWER valid, as for the co-information.
+    red_mean = red_null.nanmean(dim=0) if n_perm else torch.zeros_like(red_obs)
+    red_bits = red_obs - red_mean
+    red_p = stats.max_stat_pvalues(red_bits, red_null - red_mean)
     # The D-shuffle null of coI is not centred on 0 where I(F; H) is large (the copula
     # approximation error of I(F; H | D) grows with the information and shrinks with the class
     # sizes), and its offset differs between pairs. Centring every pair on its own null mean
@@ -685,7 +708,40 @@ def _pair_tests(
     # pairs with the largest offsets from masking the others.
     co_mean = co_null.nanmean(dim=0) if n_perm else torch.zeros_like(co_obs)
     co_p = stats.max_stat_pvalues(co_obs - co_mean, co_null - co_mean)
-    return mi_p, red_obs, red_p, co_obs, co_p, co_mean
+    return mi_p, red_bits, red_p, co_obs, co_p, co_mean
+
+
+def _shared_with_decision(
+    ch: Tensor,
+    cf: Tensor,
+    layer_cols: list[slice],
+    group_cols: list[slice],
+    d: Tensor,
+    n_classes: int,
+    n_perm: int,
+    seed: int,
+) -> tuple[Tensor, Tensor]:
+    """I_ccs redundancy of each layer's components and the decision about each group, bits
+    ``[L, G]``, and its independent-copy surrogate null ``[K, L, G]`` (methods.md 2.12)."""
+    from analyses.pid import ccs_mixed, ccs_mixed_null, indicators
+
+    n = ch.shape[0]
+    xd = indicators(d, n_classes)
+    obs = torch.empty(len(layer_cols), len(group_cols), dtype=_F64, device=ch.device)
+    null = torch.empty(n_perm, *obs.shape, dtype=_F64, device=ch.device)
+    widest = max(s.stop - s.start for s in group_cols)
+    deepest = max(s.stop - s.start for s in layer_cols)
+    chunk = _chunk_size(n_perm, 8 * n * (6 * widest + 4 * (deepest + xd.shape[1] + 1)))
+    for i, hs in enumerate(layer_cols):
+        for j, fs in enumerate(group_cols):
+            obs[i, j] = ccs_mixed(cf[:, fs], ch[:, hs], xd).red
+    for start in range(0, n_perm, chunk):
+        c = min(chunk, n_perm - start)
+        perms = stats.permutation_indices(n, c, seed, device=ch.device, start=start)
+        for i, hs in enumerate(layer_cols):
+            for j, fs in enumerate(group_cols):
+                null[start : start + c, i, j] = ccs_mixed_null(cf[:, fs], ch[:, hs], xd, perms).red
+    return obs, null
 
 
 def _unit_family(
@@ -892,8 +948,12 @@ def categorical_layer_information(
             on_progress(c)
 
     fd_pairs, fd_null_pairs = fd_obs.expand(n_l, n_g), fd_null.unsqueeze(1).expand(-1, n_l, -1)
-    tests = _pair_tests(mi_obs, mi_null, fd_pairs, fd_null_pairs, cond_obs, cond_null, n_perm)
-    mi_p, red_obs, red_p, co_obs, co_p, co_mean = tests
+    # No I_ccs estimator for a categorical target yet: the redundancy is left unmeasured and
+    # only its MMI upper bound is reported (never called shared information).
+    tests = _pair_tests(
+        mi_obs, mi_null, fd_pairs, fd_null_pairs, cond_obs, cond_null, nan, mi_null * nan, n_perm
+    )
+    mi_p, _, _, co_obs, co_p, co_mean = tests
 
     results = []
     for i, lname in enumerate(layer_names):
@@ -938,8 +998,10 @@ def categorical_layer_information(
                     decision_mi_bits=float(fd_obs[j]),
                     cmi_given_decision_bits=float(cond_obs[i, j]),
                     joint_bits=float(fd_obs[j] + cond_obs[i, j]),
-                    red_bits=float(red_obs[i, j]),
-                    red_p=float(red_p[i, j]),
+                    red_bits=math.nan,
+                    red_p=math.nan,
+                    red_mmi_bits=float(redundancy_mmi(mi_obs[i, j], fd_pairs[i, j])),
+                    measure="none",
                     coinfo_bits=float(co_obs[i, j]),
                     coinfo_p=float(co_p[i, j]),
                     coinfo_null_mean_bits=float(co_mean[i, j]),

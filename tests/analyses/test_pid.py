@@ -13,11 +13,15 @@ import torch
 from dit.pid import PID_CCS, PID_MMI, PID_WB
 from scipy.stats import multivariate_normal
 
+from analyses.info import copnorm
 from analyses.pid import (
     PIDResult,
+    ccs_mixed,
+    ccs_mixed_null,
     coinformation,
     coinformation_discrete,
     gcmi_pid,
+    indicators,
     pid_discrete,
     pid_discrete_from_samples,
     pid_gaussian,
@@ -486,3 +490,96 @@ def test_gcmi_pid_accepts_one_dimensional_samples_and_broadcasts() -> None:
     assert single.red.shape == ()
     for a, b in zip(batched, single, strict=True):
         assert float(a[1]) == pytest.approx(float(b), abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# Mixed continuous / discrete I_ccs (linear-Gaussian maximum-entropy model)
+# ------------------------------------------------------------------------------------------
+
+
+def _quartile(x: torch.Tensor) -> torch.Tensor:
+    return torch.bucketize(x, torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype)))
+
+
+def _parts_case(seed: int, layer_carries: int, n: int = 960):
+    """Group F = (f1, f2) of independent factors; a 4-d 'layer' whose first column carries
+    f[layer_carries] (SNR 4); the decision is the quartile of a noisy f2."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    h = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    h[:, 0] = f[:, layer_carries] + 0.5 * h[:, 0]
+    d = _quartile(f[:, 1] + 0.3 * torch.randn(n, generator=g, dtype=torch.float64))
+    return copnorm(f), copnorm(h), d
+
+
+def test_mixed_ccs_all_continuous_matches_gaussian_monte_carlo_case14() -> None:
+    # Independent oracle: red_ccs_gaussian averages the same local terms over draws from the
+    # fitted Gaussian; ccs_mixed over the observed trials of a large sample. Sampling error of
+    # the 2e5-trial estimate ~1e-3 bits, Monte Carlo error `se`.
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(200_000, 3, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(COV14).T
+    res = ccs_mixed(x[:, 2:], x[:, :1], x[:, 1:2])
+    red, se = red_ccs_gaussian(COV14, (1, 1, 1))
+    assert abs(float(res.red) - float(red)) <= 3e-3 + 4 * float(se)
+    # The averaged local terms are the Gaussian informations of the fitted model.
+    assert float(res.red + res.unq1) == pytest.approx(I1_14, abs=5e-3)
+    assert float(res.total) == pytest.approx(I12_14, abs=5e-3)
+
+
+def test_mixed_ccs_local_terms_average_to_the_regression_information() -> None:
+    f, h, d = _parts_case(0, 1)
+    res = ccs_mixed(f, h, indicators(d, 4))
+    # ML least squares: the mean log-likelihood gain is 0.5 log2(|Sigma_s| / |Sigma_res|).
+    x = torch.cat([torch.ones(len(d), 1, dtype=torch.float64), indicators(d, 4)], 1)
+    resid = f - x @ torch.linalg.lstsq(x, f).solution
+    fc = f - f.mean(0)
+    expect = 0.5 * math.log2(torch.det(fc.T @ fc).item() / torch.det(resid.T @ resid).item())
+    assert float(res.red + res.unq2) == pytest.approx(expect, abs=1e-10)
+
+
+def test_mixed_ccs_is_zero_for_information_about_different_parts_where_mmi_is_not() -> None:
+    different = ccs_mixed(*_parts_case(0, 0)[:2], indicators(_parts_case(0, 0)[2], 4))
+    same = ccs_mixed(*_parts_case(0, 1)[:2], indicators(_parts_case(0, 1)[2], 4))
+    # Both sources are informative in both cases, so MMI calls both redundant (> 1 bit) ...
+    assert float(different.mmi) > 1.0 and float(same.mmi) > 1.0
+    # ... I_ccs only where the layer carries the factor the decision uses. The different-parts
+    # value is the estimator's offset (surrogate mean 0.04 bits at this n).
+    assert float(different.red) < 0.07
+    assert float(same.red) > 0.5 * float(same.red + same.unq2)
+
+
+def test_mixed_ccs_surrogate_null_calibrates_the_offset() -> None:
+    perms = torch.stack(
+        [torch.randperm(960, generator=torch.Generator().manual_seed(k)) for k in range(99)]
+    )
+    for carries, significant in ((0, False), (1, True)):
+        f, h, d = _parts_case(5, carries)
+        xd = indicators(d, 4)
+        obs = float(ccs_mixed(f, h, xd).red)
+        null = ccs_mixed_null(f, h, xd, perms).red
+        p = (1 + int((null >= obs).sum())) / 100
+        assert (p <= 0.01) is significant, (carries, obs, float(null.mean()), p)
+    # Each surrogate keeps the sources' own information exactly (up to refitting).
+    one = ccs_mixed_null(f, h, xd, perms[:1])
+    assert float(one.red + one.unq2) == pytest.approx(
+        float(ccs_mixed(f, h, xd).red + ccs_mixed(f, h, xd).unq2), abs=0.05
+    )
+
+
+def test_mixed_ccs_batched_equals_loop_and_rejects_bad_designs() -> None:
+    f, h, d = _parts_case(1, 1, n=300)
+    perms = torch.stack(
+        [torch.randperm(300, generator=torch.Generator().manual_seed(k)) for k in range(3)]
+    )
+    xd = indicators(d, 4)
+    batched = ccs_mixed(f, h, xd[perms]).red
+    loop = torch.stack([ccs_mixed(f, h, xd[p]).red for p in perms])
+    torch.testing.assert_close(batched, loop, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="x2 must be"):
+        ccs_mixed(f, h, xd[:10])
+    with pytest.raises(ValueError, match="NaN"):
+        ccs_mixed(f, h * torch.nan, xd)
+    with pytest.raises(ValueError, match="integer"):
+        indicators(d.double(), 4)
+    # Level 0 and unused levels get no column (the intercept spans them).
+    assert indicators(torch.tensor([0, 2, 2, 3]), 5).shape == (4, 2)
