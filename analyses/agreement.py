@@ -23,9 +23,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from analyses import stats
 from analyses.behaviour import MISSING  # decision code of a trial without a response
-from analyses.pid import redundancy_mmi
-from analyses.stats import standardized_max_pvalues
+from analyses.drivers import merge_rare_classes
+from analyses.info import copnorm
+from analyses.pid import ccs_mixed, ccs_mixed_null, indicators
+
+# Working memory of one chunk of surrogates in shared_information.
+_CHUNK_BYTES = 128 * 2**20
 
 __all__ = [
     "DecisionAgreement",
@@ -92,60 +97,118 @@ class DecisionAgreement:
 
 @dataclass(frozen=True, slots=True)
 class SharedInformation:
-    """Information about each factor group that each model's and people's decisions share.
+    """Information about factor groups that a model's and people's decisions share, in bits.
 
     Attributes
     ----------
-    redundancy : Tensor (M, G); MMI redundancy of model m and each person about group g,
-        averaged over the people, from the reported (bias-corrected) estimates, bits.
-    statistic : Tensor (M, G); the same from the test statistics, bits.
-    null : Tensor (K, M, G); `statistic` with the model's decisions permuted, bits.
+    redundancy : Tensor (M, G); I_ccs redundancy of model m's and the people's decisions
+        about group g (:func:`analyses.pid.ccs_mixed`, person-trials pooled) minus the mean
+        of its surrogate null; ~0 when they use different information about the group.
+    mmi : Tensor (M, G); min(I(F; D_model), I(F; D_person)) of the same model: the upper
+        bracket, which cannot tell the same information from different information.
+    coinformation : Tensor (M, G); I(F;D_m) + I(F;D_p) - I(F;D_m,D_p) of the same model
+        (positive = net redundancy), the lower bracket when synergy >= 0.
+    null : Tensor (K, M, G); surrogate redundancies, centred on their mean (the statistic's
+        null).
     p_value : Tensor (M, G); FWER-corrected over all M x G tests (standardized maximum).
+    n_rows : Tensor (M,), int64; person-trials each model's estimate pools.
     """
 
     redundancy: Tensor
-    statistic: Tensor
+    mmi: Tensor
+    coinformation: Tensor
     null: Tensor
     p_value: Tensor
+    n_rows: Tensor
 
 
 def shared_information(
-    model_mi: Tensor,
-    model_stat: Tensor,
-    model_null: Tensor,
-    human_mi: Tensor,
-    human_stat: Tensor,
+    groups: list[Tensor],
+    model_decisions: Tensor,
+    human_decisions: Tensor,
+    n_classes: int,
+    *,
+    n_perm: int,
+    seed: int,
+    min_class_trials: int = 1,
 ) -> SharedInformation:
-    """MMI redundancy about each factor group between models' and people's decisions.
+    """I_ccs redundancy about each factor group between each model's and people's decisions.
 
-    ``R(F; D_model, D_person) = min(I(F; D_model), I(F; D_person))``, averaged over people
-    (methods.md 2.12). Null: the model's decisions permuted, which keeps every person's
-    information and destroys the model's; one set of permutations serves every group and
-    model, so the family-wise correction runs over all of them at once.
+    Target F: a group's copula-normalised factors; sources: the model's decision on the
+    stimulus and one person's decision on it (methods.md 2.12). The person-trials of all
+    people are pooled into one sample (every trial that both the model and that person
+    answered): the people as one source, a denser joint than one person at a time gives.
+    Null: surrogates in which the model's decision and a copy of F come from stimulus pi(t)
+    while the person's answer stays with stimulus t (:func:`analyses.pid.ccs_mixed_null`), so
+    both keep their information about F but share none; one set of stimulus permutations
+    serves every group, and the standardized maximum corrects over models x groups.
 
     Parameters
     ----------
-    model_mi, model_stat : Tensor (M, G); each model's reported information about each group
-        and its permutation-test statistic, bits.
-    model_null : Tensor (M, K, G); the statistic under K permutations of the model's
-        decisions, bits.
-    human_mi, human_stat : Tensor (H, G); the same for each person, bits.
+    groups : list of G Tensors (n, g); continuous factors of each group per stimulus.
+    model_decisions : Tensor (M, n); decisions, ``MISSING`` (-1) where not answered.
+    human_decisions : Tensor (H, n); the same for each person.
+    n_classes : size of the label space.
+    n_perm, seed : surrogates and the seed of ``stats.permutation_indices``.
+    min_class_trials : pooled decision classes with fewer person-trials are merged
+        (``analyses.drivers.merge_rare_classes``), as the drivers analysis does.
 
     Returns
     -------
-    SharedInformation, on the device and with the dtype of `model_stat`.
+    SharedInformation, float64 on the decisions' device.
     """
-    if model_null.dim() != 3 or model_null.shape[::2] != model_stat.shape:
-        raise ValueError(
-            f"model_null must be [M, K, G] with model_stat [M, G]; got "
-            f"{tuple(model_null.shape)} and {tuple(model_stat.shape)}"
+    m_count, n = model_decisions.shape
+    if human_decisions.dim() != 2 or human_decisions.shape[1] != n:
+        raise ValueError(f"human_decisions must be [H, n={n}], got {tuple(human_decisions.shape)}")
+    dev = model_decisions.device
+    shape = (m_count, len(groups))
+    out = {k: torch.full(shape, torch.nan, dtype=torch.float64, device=dev) for k in "rmc"}
+    null = torch.full((n_perm, *shape), torch.nan, dtype=torch.float64, device=dev)
+    n_rows = torch.zeros(m_count, dtype=torch.int64, device=dev)
+    answered_h = human_decisions != MISSING
+    for m in range(m_count):
+        # Stimuli the model answered and at least one person did; rows = (stimulus, person).
+        stim = ((model_decisions[m] != MISSING) & answered_h.any(0)).nonzero().squeeze(1)
+        if stim.numel() < 3:
+            continue
+        rows_h, rows_s = answered_h[:, stim].nonzero(as_tuple=True)  # person, stimulus position
+        n_rows[m] = rows_s.numel()
+        dm, _, _ = merge_rare_classes(model_decisions[m, stim], n_classes, min_class_trials)
+        dp, _, _ = merge_rare_classes(
+            human_decisions[:, stim][rows_h, rows_s], n_classes, min_class_trials
         )
-    reported = redundancy_mmi(human_mi.unsqueeze(0), model_mi.unsqueeze(1)).mean(1)  # [M, G]
-    observed = redundancy_mmi(human_stat.unsqueeze(0), model_stat.unsqueeze(1)).mean(1)
-    # [M, K, H, G] -> mean over people -> [K, M, G]
-    null = redundancy_mmi(human_stat[None, None], model_null.unsqueeze(2)).mean(2).transpose(0, 1)
-    p = standardized_max_pvalues(observed.reshape(-1), null.reshape(null.shape[0], -1))
-    return SharedInformation(reported, observed, null, p.reshape(observed.shape))
+        # float32 throughout, observed and surrogates alike (pid._work_dtype).
+        xm = indicators(dm, n_classes, torch.float32)[rows_s]
+        xp = indicators(dp, n_classes, torch.float32)
+        # Each row's partner is a row of stimulus pi(s): all rows of one stimulus carry the
+        # same F and model decision, so the first one stands for all.
+        first = torch.full((stim.numel(),), -1, dtype=torch.int64, device=dev)
+        first.scatter_reduce_(
+            0, rows_s, torch.arange(rows_s.numel(), device=dev), "amin", include_self=False
+        )
+        cfs = [copnorm(f[stim].to(torch.float64)).to(torch.float32)[rows_s] for f in groups]
+        sur = torch.empty(n_perm, len(groups), dtype=torch.float64, device=dev)
+        # Chunks of surrogates bound the working memory (rows x 2 group sizes per surrogate).
+        widest = max((c.shape[1] for c in cfs), default=1)
+        chunk = max(1, _CHUNK_BYTES // (4 * rows_s.numel() * (6 * widest + 4 * xm.shape[1] + 4)))
+        for start in range(0, n_perm, chunk):
+            perms = stats.permutation_indices(
+                stim.numel(), min(chunk, n_perm - start), seed, device=dev, start=start
+            )
+            partner = first[perms[:, rows_s]]  # [c, rows]
+            for j, cf in enumerate(cfs):
+                sur[start : start + perms.shape[0], j] = ccs_mixed_null(cf, xp, xm, partner).red
+        for j, cf in enumerate(cfs):
+            res = ccs_mixed(cf, xp, xm)
+            mean = sur[:, j].mean() if n_perm else 0.0
+            out["r"][m, j] = res.red - mean
+            out["m"][m, j], out["c"][m, j] = res.mmi, res.coinformation
+            null[:, m, j] = sur[:, j] - mean
+    if n_perm:
+        p = stats.standardized_max_pvalues(out["r"].reshape(-1), null.reshape(n_perm, -1))
+    else:
+        p = torch.full((out["r"].numel(),), torch.nan, dtype=torch.float64, device=dev)
+    return SharedInformation(out["r"], out["m"], out["c"], null, p.reshape(shape), n_rows)
 
 
 def error_consistency(

@@ -111,7 +111,11 @@ class LayerGroupResult:
         measured (``measure == "none"``: categorical groups).
     red_p : FWER-corrected over all (layer, group) pairs, independent-copy surrogates
         (:func:`analyses.pid.ccs_mixed_null`).
-    red_mmi_bits : min(I(F; H), I(F; D)), bits: the MMI upper bracket of the redundancy.
+    red_mmi_bits : min(I(F; H), I(F; D)) of the linear-Gaussian model that gives ``red_bits``
+        (numeric groups; for categorical ones of the estimates above), bits: the MMI upper
+        bracket. That model, like the model-form GCMI, overstates the information of
+        clustered multivariate factors, so read ``red_bits`` against this bracket, not
+        against ``decision_mi_bits``.
     coinfo_bits : co-information I(F;H) + I(F;D) - I(F;H,D), bits; positive = net redundancy.
     coinfo_p : one-sided (positive tail), FWER-corrected over all pairs, D shuffled; the
         statistic is ``coinfo_bits - coinfo_null_mean_bits``.
@@ -599,9 +603,9 @@ def layer_information(
     if not live:  # I(F; D) is still defined without any layer
         fd_obs[:] = torch.stack([info.gcmi_model_cd(fs[g], d, n_classes) for g in group_names])
 
-    red_obs, red_null = nan.clone(), mi_null.clone()
+    red_obs, red_null, red_mmi = nan.clone(), mi_null.clone(), nan.clone()
     if live:
-        red_obs[rows], red_null[:, rows] = _shared_with_decision(
+        red_obs[rows], red_null[:, rows], red_mmi[rows] = _shared_with_decision(
             ch, cf, layer_cols, group_cols, d, n_classes, n_perm, seed
         )
     tests = _pair_tests(
@@ -643,7 +647,7 @@ def layer_information(
                     joint_bits=float(fd_obs[i, j] + cond_obs[i, j]),
                     red_bits=float(red_bits[i, j]),
                     red_p=float(red_p[i, j]),
-                    red_mmi_bits=float(redundancy_mmi(mi_obs[i, j], fd_obs[i, j])),
+                    red_mmi_bits=float(red_mmi[i, j]),
                     coinfo_bits=float(co_obs[i, j]),
                     coinfo_p=float(co_p[i, j]),
                     coinfo_null_mean_bits=float(co_mean[i, j]),
@@ -720,28 +724,33 @@ def _shared_with_decision(
     n_classes: int,
     n_perm: int,
     seed: int,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """I_ccs redundancy of each layer's components and the decision about each group, bits
-    ``[L, G]``, and its independent-copy surrogate null ``[K, L, G]`` (methods.md 2.12)."""
+    ``[L, G]``, its independent-copy surrogate null ``[K, L, G]`` (methods.md 2.12) and the
+    MMI of the same model ``[L, G]``."""
     from analyses.pid import ccs_mixed, ccs_mixed_null, indicators
 
     n = ch.shape[0]
-    xd = indicators(d, n_classes)
+    # float32 throughout, observed and surrogates alike (pid._work_dtype).
+    ch, cf = ch.to(torch.float32), cf.to(torch.float32)
+    xd = indicators(d, n_classes, torch.float32)
     obs = torch.empty(len(layer_cols), len(group_cols), dtype=_F64, device=ch.device)
     null = torch.empty(n_perm, *obs.shape, dtype=_F64, device=ch.device)
     widest = max(s.stop - s.start for s in group_cols)
     deepest = max(s.stop - s.start for s in layer_cols)
-    chunk = _chunk_size(n_perm, 8 * n * (6 * widest + 4 * (deepest + xd.shape[1] + 1)))
+    chunk = _chunk_size(n_perm, 4 * n * (8 * widest + 4 * (deepest + xd.shape[1] + 1)))
+    mmi = torch.empty_like(obs)
     for i, hs in enumerate(layer_cols):
         for j, fs in enumerate(group_cols):
-            obs[i, j] = ccs_mixed(cf[:, fs], ch[:, hs], xd).red
+            res = ccs_mixed(cf[:, fs], ch[:, hs], xd)
+            obs[i, j], mmi[i, j] = res.red, res.mmi
     for start in range(0, n_perm, chunk):
         c = min(chunk, n_perm - start)
         perms = stats.permutation_indices(n, c, seed, device=ch.device, start=start)
         for i, hs in enumerate(layer_cols):
             for j, fs in enumerate(group_cols):
                 null[start : start + c, i, j] = ccs_mixed_null(cf[:, fs], ch[:, hs], xd, perms).red
-    return obs, null
+    return obs, null, mmi
 
 
 def _unit_family(

@@ -20,7 +20,6 @@ import pytest
 import torch
 
 from analyses import agreement, behaviour, drivers, info, layers, pid, stats
-from reportgen.findings import build
 from reportgen.findings.build import analyse
 from reportgen.inputs.study_data import load_study_data
 
@@ -77,7 +76,6 @@ def _record_devices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, tor
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ == module.__name__ and not name.startswith("_"):
                 monkeypatch.setattr(module, name, spy(f"{module.__name__}.{name}", fn))
-    monkeypatch.setattr(build, "redundancy_mmi", spy("pid.redundancy_mmi", pid.redundancy_mmi))
     return seen
 
 

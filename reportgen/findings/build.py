@@ -20,7 +20,6 @@ from torch import Tensor
 
 from analyses import agreement, behaviour, drivers, info, stats
 from analyses.errors import DataError
-from analyses.pid import redundancy_mmi
 from reportgen import __version__
 from reportgen.config import Config, config_hash
 from reportgen.errors import ReportgenError
@@ -83,7 +82,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
 
     t = time.perf_counter()
     kappas, agreements = _agreement(data, seed, a.bootstrap)
-    shared = _shared_information(data, infos, a.alpha)
+    shared = _shared_information(data, subset, infos, a.permutations, seed, a.alpha)
     timings["agreement"] = time.perf_counter() - t
     for i, observer in enumerate(data.observers):
         missing = int((data.decisions[i] < 0).sum())
@@ -489,40 +488,70 @@ def _mean_agreement(data: StudyData, observer: str, first: list[int], second: li
 
 
 def _shared_information(
-    data: StudyData, infos: dict[str, drivers.DecisionInformation], alpha: float
+    data: StudyData,
+    subset: Tensor,
+    infos: dict[str, drivers.DecisionInformation],
+    n_perm: int,
+    seed: int,
+    alpha: float,
 ) -> list[SharedInformation]:
-    """MMI redundancy about each factor group between each model's and each person's decisions
-    (`analyses.agreement.shared_information`), FWER-corrected over models x groups."""
-    models, humans, groups = data.models, data.humans, list(data.groups)
+    """I_ccs redundancy about each numeric factor group between each model's and the people's
+    decisions (`analyses.agreement.shared_information`), FWER-corrected over models x groups.
+    Categorical groups have no I_ccs estimator: they get the MMI bracket only ("none")."""
+    from analyses.drivers import MIN_CLASS_TRIALS
+
+    models, humans = data.models, data.humans
     if not models or not humans:
         return []
-
-    def pick(observers, field: str) -> Tensor:
-        # [observers, groups] (or [observers, K, groups] for the null) in `groups` order
-        cols = [[infos[o].names.index(g) for g in groups] for o in observers]
-        return torch.stack(
-            [getattr(infos[o], field)[..., c] for o, c in zip(observers, cols, strict=True)]
+    numeric = {
+        v.name: v.values[subset]
+        for v in data.variables
+        if v.kind == "continuous" and v.name == v.group
+    }
+    rows = {o: data.observers.index(o) for o in (*models, *humans)}
+    with data_problems("the shared information of the model and people"):
+        res = agreement.shared_information(
+            list(numeric.values()),
+            data.decisions[[rows[o] for o in models]][:, subset],
+            data.decisions[[rows[o] for o in humans]][:, subset],
+            len(data.classes),
+            n_perm=n_perm,
+            seed=seed,
+            min_class_trials=MIN_CLASS_TRIALS,
         )
+    names = list(numeric)
 
-    res = agreement.shared_information(
-        pick(models, "mi"),
-        pick(models, "statistic"),
-        pick(models, "null"),
-        pick(humans, "mi"),
-        pick(humans, "statistic"),
-    )
-    return [
-        SharedInformation(
-            m,
-            g,
-            float(res.redundancy[i, j]),
-            float(res.p_value[i, j]),
-            bool(res.p_value[i, j] <= alpha),
-            "mmi",
-        )
-        for i, m in enumerate(models)
-        for j, g in enumerate(groups)
-    ]
+    def bracket(model: str, group: str) -> float:
+        # MMI from the informations the drivers report (the mean over people, as people are
+        # pooled in the redundancy).
+        mi = [infos[o].mi[infos[o].names.index(group)] for o in humans]
+        own = infos[model].mi[infos[model].names.index(group)]
+        return float(sum(min(float(own), float(x)) for x in mi) / max(len(mi), 1))
+
+    out = []
+    for i, model in enumerate(models):
+        for g in data.groups:
+            if g in numeric:
+                j = names.index(g)
+                out.append(
+                    SharedInformation(
+                        model,
+                        g,
+                        float(res.redundancy[i, j]),
+                        float(res.p_value[i, j]),
+                        bool(res.p_value[i, j] <= alpha),
+                        "ccs",
+                        redundancy_mmi_bits=float(res.mmi[i, j]),
+                        coinformation_bits=float(res.coinformation[i, j]),
+                    )
+                )
+            else:
+                out.append(
+                    SharedInformation(
+                        model, g, math.nan, math.nan, False, "none", bracket(model, g)
+                    )
+                )
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -605,14 +634,7 @@ def _layers(
             n_significant_units=int(r.n_significant_units),
             max_unit_bits=float(r.max_unit_bits),
             median_unit_bits=float(r.median_unit_bits),
-            # MMI redundancy with I(F;D) as the drivers report it (bounded mixture form for
-            # groups); the test is the layer analysis' own.
-            redundancy_bits=float(
-                redundancy_mmi(
-                    decision_info.mi.new_tensor(r.mi_bits),
-                    decision_info.mi[decision_info.names.index(r.group)],
-                )
-            ),
+            redundancy_bits=float(r.red_bits),
             redundancy_p_value=min(1.0, families * float(r.red_p)),
             redundancy_significant=bool(
                 layer_analysis.reaches_decision(
@@ -623,6 +645,10 @@ def _layers(
                 )
             ),
             measure=r.measure,
+            # The bracket: MMI of the redundancy's own model (numeric groups) or of the
+            # informations above (categorical), and the co-information less its null mean.
+            redundancy_mmi_bits=float(r.red_mmi_bits),
+            coinformation_bits=float(r.coinfo_bits - r.coinfo_null_mean_bits),
         )
         for r in results
     ]

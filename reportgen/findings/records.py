@@ -110,10 +110,12 @@ class SharedInformation:
 
     observer: str  # the model
     group: str
-    redundancy_bits: float  # information about the factor both decisions carry, bits
+    redundancy_bits: float  # the same information about the group both decisions carry, bits
     p_value: float
     significant: bool
-    measure: str  # redundancy function, e.g. "mmi" or "ccs"
+    measure: str  # redundancy function of redundancy_bits: "ccs", or "none" (not measured)
+    redundancy_mmi_bits: float = math.nan  # min of the two informations: the upper bracket
+    coinformation_bits: float = math.nan  # lower bracket when synergy >= 0; + = redundancy
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +133,12 @@ class LayerInfo:
     n_significant_units: int  # units with FWER-significant per-unit information
     max_unit_bits: float
     median_unit_bits: float
-    redundancy_bits: float  # information about the factor shared by the layer and the decision
+    redundancy_bits: float  # the same information about the group in the layer and the decision
     redundancy_p_value: float
     redundancy_significant: bool
-    measure: str  # redundancy function used
+    measure: str  # redundancy function of redundancy_bits: "ccs", or "none" (not measured)
+    redundancy_mmi_bits: float = math.nan  # min(I(F;H), I(F;D)): the upper bracket
+    coinformation_bits: float = math.nan  # I(F;H) - I(F;H|D): lower bracket when synergy >= 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,10 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
     measures = sorted({x.measure for x in f.layers} | {x.measure for x in f.shared_information})
     rows += [
         (t("methods.estimators"), fmt.join(estimators) or t("methods.not_recorded")),
-        (t("methods.redundancy"), fmt.join(measures) or t("methods.not_recorded")),
+        (
+            t("methods.redundancy"),
+            fmt.join(t(f"methods.redundancy_{m}") for m in measures) or t("methods.not_recorded"),
+        ),
         (t("methods.permutations"), fmt.num(r.permutations)),
         (t("methods.correction"), t("methods.correction_text")),
         (t("methods.alpha"), f"{r.alpha:g}"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reportgen.findings import Caveat, Driver, ErrorConsistency, Findings
+from reportgen.findings import Caveat, Driver, ErrorConsistency, Findings, SharedInformation
 from reportgen.findings.evidence import (
     CLEAR,
     LITTLE_REACHES,
@@ -136,13 +136,34 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
         if s.observer == m:
             out.append(
                 fmt.t(
-                    "people.shared_sig" if s.significant else "people.shared_none",
+                    _shared_key(f, s),
                     group=Group(s.group),
                     bits=Bits(s.redundancy_bits),
+                    bound=Bits(s.redundancy_mmi_bits),
                     p=PStat(s.p_value),
                 )
             )
     return out
+
+
+def _both_informed(f: Findings, s: SharedInformation) -> bool:
+    """The model's and the people's decisions each carry significant information about the
+    group: the case where MMI would have called them redundant."""
+    return all(
+        any(d.name == s.group and d.significant for d in drivers_of(f, o))
+        for o in (s.observer, "humans")
+    )
+
+
+def _shared_key(f: Findings, s: SharedInformation) -> str:
+    """Wording follows the redundancy test: the same information only when I_ccs is
+    significant; informed about the group but not the same information when both carry it
+    and the redundancy is not significant; no claim where the redundancy is not measured."""
+    if s.measure == "none":
+        return "people.shared_unmeasured"
+    if s.significant:
+        return "people.shared_sig"
+    return "people.shared_different" if _both_informed(f, s) else "people.shared_none"
 
 
 def _kappa_below(k: ErrorConsistency, ceiling: ErrorConsistency) -> bool:
@@ -202,6 +223,9 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
         sig = [s for s in rows if s.significant]
         if not rows:
             continue
+        if all(s.measure == "none" for s in rows):
+            out.append(fmt.t("people.m_shared_unmeasured", group=Group(group)))
+            continue
         if not sig:  # nothing to quote a range of: say there is no reliable evidence
             out.append(fmt.t("people.m_shared_none", group=Group(group), m=Num(len(rows))))
             continue
@@ -218,6 +242,11 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
             )
         )
     return out
+
+
+def _decision_informed(f: Findings, group: str) -> bool:
+    """The model's decisions carry significant information about the group."""
+    return any(d.name == group and d.significant for d in drivers_of(f, models_of(f)[0]))
 
 
 def network_section(f: Findings, fmt: Formatter) -> list[str]:
@@ -256,7 +285,13 @@ def network_section(f: Findings, fmt: Formatter) -> list[str]:
             stages=Num(len(depths)),
         )
         if not reaches:
-            out.append(fmt.t("network.group_none", group=Group(group), where=where))
+            if any(x.measure == "none" for x in present):
+                key = "network.group_unmeasured"
+            elif any(x.redundancy_mmi_bits > 0 for x in present) and _decision_informed(f, group):
+                key = "network.group_different"
+            else:
+                key = "network.group_none"
+            out.append(fmt.t(key, group=Group(group), where=where))
             continue
         part = passed.get(group, 0.0) / total if total > 0 else 0.0
         out.append(

@@ -15,6 +15,7 @@ from analyses.agreement import (
     human_ceiling,
     model_vs_humans,
     pairwise_error_consistency,
+    shared_information,
 )
 
 SHIPPED = Path(__file__).resolve().parents[2] / "sample_data" / "cue_conflict"
@@ -230,3 +231,47 @@ def test_real_people_agree_with_each_other_more_than_with_imagenet_cnns() -> Non
     )
     # With 1,280 trials a kappa has s.e. ~0.03, so a gap of 0.1 is not sampling noise.
     assert (vs < ceiling - 0.1).all(), (ceiling, vs)
+
+
+def _quartile(x: torch.Tensor) -> torch.Tensor:
+    return torch.bucketize(x, torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype)))
+
+
+def _panel(seed: int, model_factor: int, n: int = 480):
+    """Group (f1, f2) of independent factors; the model decides by the quartile of a noisy
+    f[model_factor], four people by the quartile of a noisy f2; one person skips 40 trials."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(n, 2, generator=g, dtype=torch.float64)
+
+    def noisy(c: int) -> torch.Tensor:
+        return _quartile(f[:, c] + 0.3 * torch.randn(n, generator=g, dtype=torch.float64))
+
+    people = torch.stack([noisy(1) for _ in range(4)])
+    people[2, :40] = -1
+    return [f], noisy(model_factor)[None], people
+
+
+def test_shared_information_is_the_same_information_not_two_amounts_about_one_group():
+    # MMI gave ~1 significant bit in both cases. I_ccs with independent-copy surrogates:
+    # different factors -> ~0, significant at most at the nominal rate (2 of 20 allowed:
+    # P(>= 3 | 20, 0.05) = 0.075 for a calibrated test); the same factor -> significant in
+    # every seed and most of the bracket.
+    false_positives = 0
+    for seed in range(20):
+        other = shared_information(*_panel(seed, 0), 4, n_perm=200, seed=seed, min_class_trials=20)
+        same = shared_information(*_panel(seed, 1), 4, n_perm=200, seed=seed, min_class_trials=20)
+        assert float(other.mmi) > 0.5 and float(same.mmi) > 0.5
+        assert abs(float(other.redundancy)) < 0.05, seed
+        false_positives += float(other.p_value) <= 0.05
+        assert float(same.p_value) <= 1 / 201 + 1e-12, seed
+        assert float(same.redundancy) >= 0.5 * float(same.mmi), seed
+    assert false_positives <= 2
+    assert int(same.n_rows) == 4 * 480 - 40
+
+
+def test_shared_information_without_answers_or_permutations_is_nan_not_an_error():
+    groups, model, people = _panel(0, 1, n=60)
+    none = shared_information(groups, torch.full_like(model, -1), people, 4, n_perm=10, seed=0)
+    assert math.isnan(float(none.redundancy)) and int(none.n_rows) == 0
+    fast = shared_information(groups, model, people, 4, n_perm=0, seed=0)
+    assert math.isfinite(float(fast.redundancy)) and math.isnan(float(fast.p_value))
