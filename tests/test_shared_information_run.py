@@ -23,6 +23,7 @@ CLASSES = ("q0", "q1", "q2", "q3")
 
 
 def _quartile(x: torch.Tensor) -> list[str]:
+    x = x.contiguous()
     cut = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype))
     return [CLASSES[int(i)] for i in torch.bucketize(x, cut)]
 
