@@ -27,7 +27,7 @@ from analyses import stats
 from analyses.behaviour import MISSING  # decision code of a trial without a response
 from analyses.drivers import merge_rare_classes
 from analyses.info import copnorm
-from analyses.pid import ccs_mixed, ccs_mixed_null, indicators
+from analyses.pid import ccs_two_decisions, independent_copies
 
 # Working memory of one chunk of surrogates in shared_information.
 _CHUNK_BYTES = 128 * 2**20
@@ -102,7 +102,7 @@ class SharedInformation:
     Attributes
     ----------
     redundancy : Tensor (M, G); I_ccs redundancy of model m's and the people's decisions
-        about group g (:func:`analyses.pid.ccs_mixed`, person-trials pooled) minus the mean
+        about group g (:func:`analyses.pid.ccs_two_decisions`, person-trials pooled) minus the mean
         of its surrogate null; ~0 when they use different information about the group.
     mmi : Tensor (M, G); min(I(F; D_model), I(F; D_person)) of the same model: the upper
         bracket, which cannot tell the same information from different information.
@@ -139,7 +139,7 @@ def shared_information(
     people are pooled into one sample (every trial that both the model and that person
     answered): the people as one source, a denser joint than one person at a time gives.
     Null: surrogates in which the model's decision and a copy of F come from stimulus pi(t)
-    while the person's answer stays with stimulus t (:func:`analyses.pid.ccs_mixed_null`), so
+    while the person's answer stays with stimulus t (:func:`analyses.pid.independent_copies`), so
     both keep their information about F but share none; one set of stimulus permutations
     serves every group, and the standardized maximum corrects over models x groups.
 
@@ -173,33 +173,36 @@ def shared_information(
             continue
         rows_h, rows_s = answered_h[:, stim].nonzero(as_tuple=True)  # person, stimulus position
         n_rows[m] = rows_s.numel()
-        dm, _, _ = merge_rare_classes(model_decisions[m, stim], n_classes, min_class_trials)
-        dp, _, _ = merge_rare_classes(
+        dm, n_m, _ = merge_rare_classes(model_decisions[m, stim], n_classes, min_class_trials)
+        dp, n_p, _ = merge_rare_classes(
             human_decisions[:, stim][rows_h, rows_s], n_classes, min_class_trials
         )
-        # float32 throughout, observed and surrogates alike (pid._work_dtype).
-        xm = indicators(dm, n_classes, torch.float32)[rows_s]
-        xp = indicators(dp, n_classes, torch.float32)
+        dm = dm[rows_s]
         # Each row's partner is a row of stimulus pi(s): all rows of one stimulus carry the
         # same F and model decision, so the first one stands for all.
         first = torch.full((stim.numel(),), -1, dtype=torch.int64, device=dev)
         first.scatter_reduce_(
             0, rows_s, torch.arange(rows_s.numel(), device=dev), "amin", include_self=False
         )
+        # float32 throughout, observed and surrogates alike (pid._work_dtype).
         cfs = [copnorm(f[stim].to(torch.float64)).to(torch.float32)[rows_s] for f in groups]
         sur = torch.empty(n_perm, len(groups), dtype=torch.float64, device=dev)
-        # Chunks of surrogates bound the working memory (rows x 2 group sizes per surrogate).
+        # Chunks of surrogates bound the working memory (rows x cells per surrogate).
         widest = max((c.shape[1] for c in cfs), default=1)
-        chunk = max(1, _CHUNK_BYTES // (4 * rows_s.numel() * (6 * widest + 4 * xm.shape[1] + 4)))
+        per = 4 * rows_s.numel() * (4 * n_m * n_p + 8 * widest + n_m + n_p)
+        chunk = max(1, _CHUNK_BYTES // per)
         for start in range(0, n_perm, chunk):
             perms = stats.permutation_indices(
                 stim.numel(), min(chunk, n_perm - start), seed, device=dev, start=start
             )
             partner = first[perms[:, rows_s]]  # [c, rows]
             for j, cf in enumerate(cfs):
-                sur[start : start + perms.shape[0], j] = ccs_mixed_null(cf, xp, xm, partner).red
+                target, moved = independent_copies(cf, dm, partner)
+                sur[start : start + perms.shape[0], j] = ccs_two_decisions(
+                    target, dp, moved, n_p, n_m
+                ).red
         for j, cf in enumerate(cfs):
-            res = ccs_mixed(cf, xp, xm)
+            res = ccs_two_decisions(cf, dp, dm, n_p, n_m)
             mean = sur[:, j].mean() if n_perm else 0.0
             out["r"][m, j] = res.red - mean
             out["m"][m, j], out["c"][m, j] = res.mmi, res.coinformation

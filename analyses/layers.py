@@ -18,9 +18,9 @@ columns) and the model's discrete decisions ``d [n]`` (methods.md 1.5-1.7, 2.8-2
    joint I(F; H, D) = I(F; D) + I(F; H | D) by the chain rule (methods.md 2.8), and the
    co-information coI = I(F; H) + I(F; D) - I(F; H, D) = I(F; H) - I(F; H | D), **positive =
    net redundancy**, each with the null that shuffles D (keeps I(F; H), destroys everything
-   involving D). The redundancy R is I_ccs (:func:`analyses.pid.ccs_mixed`: zero when H and D
-   inform about independent parts of F), tested against surrogates in which H and D inform
-   about independent copies of F (:func:`analyses.pid.ccs_mixed_null`); MMI = min(I(F; H),
+   involving D). The redundancy R is I_ccs (:func:`analyses.pid.ccs_with_decision`: zero when
+   H and D inform about independent parts of F), tested against surrogates in which H and D inform
+   about independent copies of F (:func:`analyses.pid.independent_copies`); MMI = min(I(F; H),
    I(F; D)) is kept as its upper bracket only.
 4. **Invariance**: nuisance groups (pose, lighting) are just more groups; nothing here assumes a
    group is diagnostic. :func:`conditional_on_discrete` gives I(F; H | Z) for a binned nuisance Z
@@ -50,7 +50,7 @@ from torch import Tensor
 
 from analyses import info, stats
 from analyses.errors import DataError
-from analyses.pid import redundancy_mmi
+from analyses.pid import ccs_with_decision, independent_copies, redundancy_mmi
 
 __all__ = [
     "ConditionalInformation",
@@ -106,11 +106,11 @@ class LayerGroupResult:
         decision does not carry.
     joint_bits : I(F; H_pcs, D) = I(F; D) + I(F; H_pcs | D), bits.
     red_bits : I_ccs redundancy of the layer's components and the decision about F
-        (:func:`analyses.pid.ccs_mixed`) minus the mean of its surrogate null, bits; zero in
+        (:func:`analyses.pid.ccs_with_decision`) minus the mean of its surrogate null, bits; zero in
         expectation when the two inform about independent parts of F. NaN where not
         measured (``measure == "none"``: categorical groups).
     red_p : FWER-corrected over all (layer, group) pairs, independent-copy surrogates
-        (:func:`analyses.pid.ccs_mixed_null`).
+        (:func:`analyses.pid.independent_copies`).
     red_mmi_bits : min(I(F; H), I(F; D)) of the linear-Gaussian model that gives ``red_bits``
         (numeric groups; for categorical ones of the estimates above), bits: the MMI upper
         bracket. That model, like the model-form GCMI, overstates the information of
@@ -700,7 +700,7 @@ def _pair_tests(
     co_obs, co_null = mi_obs - cond_obs, mi_obs.unsqueeze(0) - cond_null
     mi_p = stats.max_stat_pvalues(mi_obs, mi_null)
     # The redundancy is reported and tested against its surrogate mean, the offset the sign
-    # filter gives sources that inform about independent copies of F (pid.ccs_mixed_null);
+    # filter gives sources that inform about independent copies of F (pid.independent_copies);
     # the per-pair shift keeps the max-statistic FWER valid, as for the co-information.
     red_mean = red_null.nanmean(dim=0) if n_perm else torch.zeros_like(red_obs)
     red_bits = red_obs - red_mean
@@ -728,28 +728,29 @@ def _shared_with_decision(
     """I_ccs redundancy of each layer's components and the decision about each group, bits
     ``[L, G]``, its independent-copy surrogate null ``[K, L, G]`` (methods.md 2.12) and the
     MMI of the same model ``[L, G]``."""
-    from analyses.pid import ccs_mixed, ccs_mixed_null, indicators
-
     n = ch.shape[0]
     # float32 throughout, observed and surrogates alike (pid._work_dtype).
     ch, cf = ch.to(torch.float32), cf.to(torch.float32)
-    xd = indicators(d, n_classes, torch.float32)
     obs = torch.empty(len(layer_cols), len(group_cols), dtype=_F64, device=ch.device)
     null = torch.empty(n_perm, *obs.shape, dtype=_F64, device=ch.device)
+    mmi = torch.empty_like(obs)
     widest = max(s.stop - s.start for s in group_cols)
     deepest = max(s.stop - s.start for s in layer_cols)
-    chunk = _chunk_size(n_perm, 4 * n * (8 * widest + 4 * (deepest + xd.shape[1] + 1)))
-    mmi = torch.empty_like(obs)
+    dims = 2 * widest + deepest
+    chunk = _chunk_size(n_perm, 4 * n * (6 * dims + 4 * n_classes + 4))
     for i, hs in enumerate(layer_cols):
         for j, fs in enumerate(group_cols):
-            res = ccs_mixed(cf[:, fs], ch[:, hs], xd)
+            res = ccs_with_decision(cf[:, fs], ch[:, hs], d, n_classes)
             obs[i, j], mmi[i, j] = res.red, res.mmi
     for start in range(0, n_perm, chunk):
         c = min(chunk, n_perm - start)
         perms = stats.permutation_indices(n, c, seed, device=ch.device, start=start)
-        for i, hs in enumerate(layer_cols):
-            for j, fs in enumerate(group_cols):
-                null[start : start + c, i, j] = ccs_mixed_null(cf[:, fs], ch[:, hs], xd, perms).red
+        for j, fs in enumerate(group_cols):
+            target, moved = independent_copies(cf[:, fs], d, perms)
+            for i, hs in enumerate(layer_cols):
+                null[start : start + c, i, j] = ccs_with_decision(
+                    target, ch[:, hs], moved, n_classes
+                ).red
     return obs, null, mmi
 
 

@@ -39,9 +39,10 @@ from torch import Tensor
 __all__ = [
     "PIDResult",
     "ccs_mixed",
-    "ccs_mixed_null",
+    "ccs_two_decisions",
+    "ccs_with_decision",
+    "independent_copies",
     "coinformation",
-    "indicators",
     "coinformation_discrete",
     "gcmi_pid",
     "pid_discrete",
@@ -828,35 +829,16 @@ def coinformation(a1: Tensor, a2: Tensor, s: Tensor, biascorrect: bool = True) -
 # Mixed continuous / discrete (linear-Gaussian maximum-entropy model)
 # --------------------------------------------------------------------------------------------
 #
-# I_ccs needs local informations i(a; s) = log p(a, s) / (p(a) p(s)) under the
+# I_ccs needs local informations i(a; s) = log q(a, s) / (q(a) q(s)) under the
 # maximum-entropy distribution q that keeps the pairwise marginals (Ince 2017). With
 # continuous variables constrained to first and second moments and discrete ones to their
-# class frequencies, that q is a Gaussian linear model: every continuous block is Gaussian
-# with a covariance shared by all discrete cells and a mean that is linear in the other
-# continuous variables and *additive* in the indicator codes of the discrete ones (the
-# sufficient statistics 1{a}·y, y·y' and 1{a, b} contain no triple term). Its conditional
-# densities are ordinary least-squares fits with a pooled residual covariance, so every local
-# term is a difference of Gaussian log-likelihoods of one trial under two nested fits. The
-# sign-filtered local co-information is averaged over the observed trials (methods.md 2.10,
-# "or over the copula-normalised observed trials"). Averaged, each local term is the
-# Gaussian-model information ``0.5 * log2(|Sigma_small| / |Sigma_big|)`` exactly.
-
-
-def indicators(codes: Tensor, n_levels: int, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Indicator columns ``[..., n, m]`` of integer codes ``[..., n]`` for a design.
-
-    Level 0 and levels that no batch element uses are left out: with the intercept that
-    :func:`ccs_mixed` adds, the remaining columns span every class mean without a
-    collinear column.
-    """
-    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-        raise ValueError(f"codes must be integer labels, got dtype {codes.dtype}")
-    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= n_levels):
-        raise ValueError(f"codes must lie in [0, {n_levels}), found {int(codes.max())}")
-    onehot = torch.nn.functional.one_hot(codes.long(), n_levels).to(dtype)
-    used = onehot.reshape(-1, n_levels).amax(0) > 0
-    used[0] = False
-    return onehot[..., used]
+# frequencies, q is Gaussian in the continuous block, with a covariance shared by all discrete
+# cells and a mean that is *additive* in the discrete variables (the sufficient statistics
+# 1{a} y, y y' and 1{a, b} contain no triple term). Without discrete sources q is the fitted
+# Gaussian itself (ccs_mixed); with them its continuous marginals are class mixtures, so a
+# discrete source's local information is bounded by its surprisal (ccs_with_decision,
+# ccs_two_decisions). The sign-filtered local co-information is averaged over the observed
+# trials (methods.md 2.10, "or over the copula-normalised observed trials").
 
 
 def _loglik(y: Tensor, x: Tensor | None) -> Tensor:
@@ -912,13 +894,13 @@ def _work_dtype(*xs: Tensor) -> torch.dtype:
 
 
 def ccs_mixed(s: Tensor, x1: Tensor, x2: Tensor) -> PIDResult:
-    """I_ccs redundancy of two sources about a continuous target, in bits.
+    """I_ccs redundancy of two continuous sources about a continuous target, in bits.
 
-    The local informations come from the linear-Gaussian maximum-entropy model of the
-    pairwise marginals (see the section comment): ``i(A; s_t)`` is the log-likelihood gain of
-    trial t when S is regressed on A's design, ``i(A1, A2; s_t)`` the gain of the additive
-    fit on both. ``R = mean_t c_t 1{sign c_t = sign i(A1;s_t) = sign i(A2;s_t) =
-    sign i(A1,A2;s_t)}`` with ``c_t = i(A1;s_t) + i(A2;s_t) - i(A1,A2;s_t)``. R is zero in
+    The local informations are those of the Gaussian fit (the maximum-entropy model of the
+    pairwise second moments): ``i(A; s_t)`` is the log-likelihood gain of trial t when S is
+    regressed on A, ``i(A1, A2; s_t)`` the gain of the fit on both.
+    ``R = mean_t c_t 1{sign c_t = sign i(A1;s_t) = sign i(A2;s_t) = sign i(A1,A2;s_t)}``
+    with ``c_t = i(A1;s_t) + i(A2;s_t) - i(A1,A2;s_t)``. R is zero in
     expectation when the sources inform about independent parts of S (their gains add up),
     which MMI is not. Estimates are plug-in (biased upward by about ``dim(S) * p / (2 n ln 2)``
     bits per term): compare with a permutation null.
@@ -928,8 +910,10 @@ def ccs_mixed(s: Tensor, x1: Tensor, x2: Tensor) -> PIDResult:
     s : Tensor (..., n, ds)
         Target samples, ideally copula-normalised (methods.md 2.1).
     x1, x2 : Tensor (..., n, p1), (..., n, p2)
-        Designs of the two sources: continuous columns (copula-normalised) as they are,
-        discrete sources as :func:`indicators`. An intercept is added. Leading dims broadcast
+        The two continuous sources (copula-normalised). For discrete sources use
+        :func:`ccs_with_decision` or :func:`ccs_two_decisions`: a least-squares fit on
+        indicator codes would give q(s) a single Gaussian, which overstates the information
+        of clustered factors many times over. An intercept is added. Leading dims broadcast
         and are a batch; a design without a batch dim is fitted once. Computed in float32
         when all three are float32, else in float64.
 
@@ -954,34 +938,178 @@ def ccs_mixed(s: Tensor, x1: Tensor, x2: Tensor) -> PIDResult:
     return _ccs_from_local(i1, i2, i12)
 
 
-def ccs_mixed_null(s: Tensor, x1: Tensor, x2: Tensor, perms: Tensor) -> PIDResult:
-    """:func:`ccs_mixed` of surrogates in which the two sources inform about independent
-    copies of the target, in bits: the null of "no shared information".
+def independent_copies(s: Tensor, moved: Tensor, partner: Tensor) -> tuple[Tensor, Tensor]:
+    """Surrogates in which two sources inform about independent copies of the target.
 
-    For each permutation pi (a row of ``perms``) the surrogate target is ``[s_t, s_pi(t)]``,
-    source 1 is ``x1_t`` and source 2 is ``x2_pi(t)``. Each source keeps exactly the
+    For each row of ``partner`` (trial t is paired with trial ``partner[k, t]``, e.g. a
+    permutation), the surrogate target is ``[s_t, s_partner(t)]`` and the moved source is
+    ``moved_partner(t)``; the other source stays with trial t. Each source keeps exactly the
     information it has about the target, but about its own copy, so the true redundancy is
-    zero (the "two-bit copy" construction of Ince 2017 applied to the data) while the
-    estimator sees informative sources on both sides. This calibrates what a plain shuffle of
-    one source cannot: the sign filter turns estimation noise in the local co-information
-    into a small positive offset that grows with the sources' own information (measured:
-    0.04 bits with I(F; D) = 1.1 bits at n = 960, against 0.02 bits under a shuffle of D).
+    zero (the "two-bit copy" construction of Ince 2017 applied to the data) while an
+    estimator still sees informative sources on both sides. This calibrates what a plain
+    shuffle of one source cannot: the sign filter of I_ccs turns estimation noise in the local
+    co-information into a small positive offset that grows with the sources' information
+    (measured: 0.04 bits with I(F; D) = 1.1 bits at n = 960, 0.02 bits under a shuffle of D).
 
     Parameters
     ----------
-    s, x1, x2 : Tensor (n, ds), (n, p1), (n, p2); as :func:`ccs_mixed`, without batch dims.
-    perms : Tensor (K, n), int64; permutations of the trials.
+    s : Tensor (n, ds); target samples.
+    moved : Tensor (n, ...) ; the source that moves with the copy (values or integer codes).
+    partner : Tensor (K, n), int64; partner trial of every trial, per surrogate.
+
+    Returns
+    -------
+    target : Tensor (K, n, 2 ds); moved : Tensor (K, n, ...).
+    """
+    if s.dim() != 2 or moved.shape[0] != s.shape[0]:
+        raise ValueError("s must be [n, ds] and moved [n, ...] over the same n trials")
+    if partner.dim() != 2 or partner.shape[1] != s.shape[0]:
+        raise ValueError(f"partner must be [K, n={s.shape[0]}], got {tuple(partner.shape)}")
+    k = partner.shape[0]
+    return torch.cat([s.expand(k, *s.shape), s[partner]], -1), moved[partner]
+
+
+def _cells_logpdf(y: Tensor, mu: Tensor, cov: Tensor) -> tuple[Tensor, Tensor]:
+    """``ln N(y_t; mu_c, cov)`` for every trial and cell, ``[..., n, C]`` nats, from
+    ``y [..., n, d]``, ``mu [..., C, d]``, ``cov [..., d, d]``; and a success mask ``[...]``."""
+    chol, info_ = torch.linalg.cholesky_ex(cov)
+    z = torch.linalg.solve_triangular(chol, y.mT, upper=False).mT
+    m = torch.linalg.solve_triangular(chol, mu.mT, upper=False).mT
+    maha = z.square().sum(-1)[..., :, None] - 2 * z @ m.mT + m.square().sum(-1)[..., None, :]
+    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    const = (logdet + y.shape[-1] * math.log(2 * math.pi))[..., None, None]
+    return -0.5 * (maha.clamp_min(0) + const), info_ == 0
+
+
+def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
+    """I_ccs redundancy of a continuous source H and a decision D about a continuous target S,
+    in bits (source 1 = H, source 2 = D).
+
+    The local informations are those of the maximum-entropy model of the first- and
+    second-order pairwise marginals, ``q(s, h, d) = p(d) N([s, h]; mu_d, Sigma)`` with class
+    means and one pooled covariance, evaluated at each trial: ``i(d; s) = ln q(s | d) -
+    ln q(s)``, ``i(h; s) = ln q(s | h) - ln q(s)``, ``i(h, d; s) = ln q(s | h, d) - ln q(s)``,
+    where ``q(s)`` and ``q(s | h)`` are the model's class mixtures. So ``i(d; s) <= -ln p(d)``:
+    the decision's information never exceeds its entropy, as a single Gaussian for ``q(s)``
+    would let it for clustered factors. ``R = mean_t c_t 1{sign c_t = sign i(h;s_t) = sign
+    i(d;s_t) = sign i(h,d;s_t)}`` with ``c_t = i(h;s_t) + i(d;s_t) - i(h,d;s_t)`` (Ince 2017);
+    zero in expectation when H and D inform about independent parts of S, which MMI is not.
+    Plug-in estimates: compare with :func:`independent_copies` surrogates.
+
+    Parameters
+    ----------
+    s : Tensor (..., n, ds); target samples (copula-normalised factors).
+    h : Tensor (..., n, dh); continuous source (copula-normalised components).
+    d : Tensor (..., n); integer decisions in ``[0, n_d)``.
+    n_d : number of decision classes.
 
     Returns
     -------
     PIDResult
-        Atoms of shape (K,), bits, in the working dtype of :func:`ccs_mixed`.
+        Atoms of the broadcast batch shape, bits, in float32 when ``s`` and ``h`` are float32,
+        else float64; ``.mmi`` and ``.coinformation`` give the bracket of the same model. NaN
+        where a covariance is singular.
     """
-    if s.dim() != 2 or x1.dim() != 2 or x2.dim() != 2:
-        raise ValueError("s, x1 and x2 must be [n, d] matrices")
-    if perms.dim() != 2 or perms.shape[1] != s.shape[0]:
-        raise ValueError(f"perms must be [K, n={s.shape[0]}], got {tuple(perms.shape)}")
-    k = perms.shape[0]
-    dtype = _work_dtype(s, x1, x2)
-    s = s.to(dtype)
-    return ccs_mixed(torch.cat([s.expand(k, *s.shape), s[perms]], -1), x1, x2[perms])
+    dtype = _work_dtype(s, h)
+    n = s.shape[-2]
+    s, h = _check_design("s", s, n, dtype), _check_design("h", h, n, dtype)
+    d = _check_codes("d", d, n, n_d)
+    batch = torch.broadcast_shapes(s.shape[:-2], h.shape[:-2], d.shape[:-1])
+    y = torch.cat([s.expand(*batch, n, s.shape[-1]), h.expand(*batch, n, h.shape[-1])], -1)
+    d = d.expand(*batch, n)
+    onehot = torch.nn.functional.one_hot(d, n_d).to(dtype)  # [..., n, C]
+    counts = onehot.sum(-2)
+    mu = onehot.mT @ y / counts.clamp_min(1)[..., None]
+    resid = y - onehot @ mu
+    cov = resid.mT @ resid / n
+    log_p = torch.log(counts / n)[..., None, :]  # [..., 1, C]
+    ds = s.shape[-1]
+    blocks = {"y": slice(None), "s": slice(0, ds), "h": slice(ds, None)}
+    ll, ok = {}, torch.ones(batch, dtype=torch.bool, device=y.device)
+    for key, sl in blocks.items():
+        ll[key], good = _cells_logpdf(y[..., sl], mu[..., sl], cov[..., sl, sl])
+        ok = ok & good
+    at_d = {k: v.gather(-1, d[..., None])[..., 0] for k, v in ll.items()}
+    lq_s = torch.logsumexp(log_p + ll["s"], -1)
+    lq_s_h = torch.logsumexp(log_p + ll["y"], -1) - torch.logsumexp(log_p + ll["h"], -1)
+    i_h = lq_s_h - lq_s
+    i_d = at_d["s"] - lq_s
+    i_hd = at_d["y"] - at_d["h"] - lq_s
+    res = _ccs_from_local(i_h, i_d, i_hd)
+    return PIDResult(*(torch.where(ok, t, torch.nan) for t in res))
+
+
+def ccs_two_decisions(s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> PIDResult:
+    """I_ccs redundancy of two discrete sources A, B (e.g. a person's and a model's decisions)
+    about a continuous target S, in bits (source 1 = A, source 2 = B).
+
+    Maximum-entropy model of the pairwise marginals: ``q(s, a, b) = p(a, b) N(s; mu_ab,
+    Sigma)`` with means *additive* in A and B (least squares on both indicator codes, no
+    interaction: the model of ``P(s, a)``, ``P(s, b)``, ``P(a, b)`` alone) and one pooled
+    covariance. Local informations ``i(a; s) = ln q(s | a) - ln q(s)`` (``q(s | a)`` a mixture
+    over b given a), ``i(b; s)`` likewise, ``i(a, b; s) = ln q(s | a, b) - ln q(s)``; R as in
+    :func:`ccs_with_decision`. Plug-in: compare with :func:`independent_copies` surrogates.
+
+    Parameters
+    ----------
+    s : Tensor (..., n, ds); target samples (copula-normalised factors).
+    a, b : Tensor (..., n); integer codes in ``[0, n_a)`` and ``[0, n_b)``.
+    n_a, n_b : numbers of levels.
+
+    Returns
+    -------
+    PIDResult
+        Atoms of the broadcast batch shape, bits (float32 for a float32 ``s``, else float64).
+    """
+    dtype = _work_dtype(s)
+    n = s.shape[-2]
+    s = _check_design("s", s, n, dtype)
+    a, b = _check_codes("a", a, n, n_a), _check_codes("b", b, n, n_b)
+    batch = torch.broadcast_shapes(s.shape[:-2], a.shape[:-1], b.shape[:-1])
+    s, a, b = s.expand(*batch, *s.shape[-2:]), a.expand(*batch, n), b.expand(*batch, n)
+    oh_a = torch.nn.functional.one_hot(a, n_a).to(dtype)
+    oh_b = torch.nn.functional.one_hot(b, n_b).to(dtype)
+    # Additive least squares: the first level of each code is the intercept's, unused levels
+    # get no column (their cells have p(a, b) = 0 and drop out of every sum below).
+    used_a = oh_a.flatten(0, -2).amax(0) > 0
+    used_b = oh_b.flatten(0, -2).amax(0) > 0
+    used_a[0] = used_b[0] = False
+    x = torch.cat([oh_a[..., used_a], oh_b[..., used_b]], -1)
+    xc = x - x.mean(-2, keepdim=True)
+    sc = s - s.mean(-2, keepdim=True)
+    chol, info_x = torch.linalg.cholesky_ex(xc.mT @ xc)
+    beta = torch.cholesky_solve(xc.mT @ sc, chol)  # [..., p, ds]
+    intercept = s.mean(-2) - (x.mean(-2)[..., None, :] @ beta)[..., 0, :]  # [..., ds]
+    resid = sc - xc @ beta
+    cov = resid.mT @ resid / n
+    eff_a = torch.zeros(*batch, n_a, s.shape[-1], dtype=dtype, device=s.device)
+    eff_b = torch.zeros(*batch, n_b, s.shape[-1], dtype=dtype, device=s.device)
+    k = int(used_a.sum())
+    eff_a[..., used_a, :] = beta[..., :k, :]
+    eff_b[..., used_b, :] = beta[..., k:, :]
+    mu = intercept[..., None, None, :] + eff_a[..., :, None, :] + eff_b[..., None, :, :]
+    ll, ok = _cells_logpdf(s, mu.flatten(-3, -2), cov)  # [..., n, A * B]
+    ll = ll.unflatten(-1, (n_a, n_b))
+    counts = (oh_a.mT @ oh_b)[..., None, :, :]  # [..., 1, A, B]
+    log_ab = torch.log(counts / n)
+    log_b_a = torch.log(counts / counts.sum(-1, keepdim=True).clamp_min(1))
+    log_a_b = torch.log(counts / counts.sum(-2, keepdim=True).clamp_min(1))
+    lq_s = torch.logsumexp((log_ab + ll).flatten(-2), -1)
+    idx_a = a[..., None, None].expand(*batch, n, 1, n_b)
+    lq_s_a = torch.logsumexp((log_b_a + ll).gather(-2, idx_a)[..., 0, :], -1)
+    idx_b = b[..., None, None].expand(*batch, n, n_a, 1)
+    lq_s_b = torch.logsumexp((log_a_b + ll).gather(-1, idx_b)[..., 0], -1)
+    ll_ab = ll.gather(-2, idx_a)[..., 0, :].gather(-1, b[..., None])[..., 0]
+    res = _ccs_from_local(lq_s_a - lq_s, lq_s_b - lq_s, ll_ab - lq_s)
+    ok = ok & (info_x == 0)
+    return PIDResult(*(torch.where(ok, t, torch.nan) for t in res))
+
+
+def _check_codes(name: str, codes: Tensor, n: int, levels: int) -> Tensor:
+    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer codes, got dtype {codes.dtype}")
+    if codes.dim() < 1 or codes.shape[-1] != n:
+        raise ValueError(f"{name} must be [..., n={n}], got {tuple(codes.shape)}")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= levels):
+        raise ValueError(f"{name} codes must lie in [0, {levels})")
+    return codes.long()

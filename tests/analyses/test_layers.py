@@ -427,7 +427,7 @@ def test_a_layer_informing_about_another_part_of_the_group_shares_nothing_with_t
         (other,) = layer_information(*_different_parts(seed, 0), 4, n_perm=199, seed=seed)
         (same,) = layer_information(*_different_parts(seed, 1), 4, n_perm=199, seed=seed)
         assert other.red_mmi_bits > 0.5 and same.red_mmi_bits > 0.5  # MMI cannot tell them apart
-        assert abs(other.red_bits) < 0.03, (seed, other.red_bits)
+        assert abs(other.red_bits) < 0.05, (seed, other.red_bits)  # surrogate sd ~0.01 bits
         false_positives += other.red_p <= 0.05
         assert same.red_p <= 0.05 and same.red_bits >= 0.5 * same.decision_mi_bits, seed
         shares.append(same.red_bits / same.decision_mi_bits)

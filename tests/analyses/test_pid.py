@@ -17,11 +17,12 @@ from analyses.info import copnorm
 from analyses.pid import (
     PIDResult,
     ccs_mixed,
-    ccs_mixed_null,
+    ccs_two_decisions,
+    ccs_with_decision,
     coinformation,
     coinformation_discrete,
     gcmi_pid,
-    indicators,
+    independent_copies,
     pid_discrete,
     pid_discrete_from_samples,
     pid_gaussian,
@@ -526,60 +527,152 @@ def test_mixed_ccs_all_continuous_matches_gaussian_monte_carlo_case14() -> None:
     assert float(res.total) == pytest.approx(I12_14, abs=5e-3)
 
 
-def test_mixed_ccs_local_terms_average_to_the_regression_information() -> None:
-    f, h, d = _parts_case(0, 1)
-    res = ccs_mixed(f, h, indicators(d, 4))
-    # ML least squares: the mean log-likelihood gain is 0.5 log2(|Sigma_s| / |Sigma_res|).
-    x = torch.cat([torch.ones(len(d), 1, dtype=torch.float64), indicators(d, 4)], 1)
-    resid = f - x @ torch.linalg.lstsq(x, f).solution
-    fc = f - f.mean(0)
-    expect = 0.5 * math.log2(torch.det(fc.T @ fc).item() / torch.det(resid.T @ resid).item())
-    assert float(res.red + res.unq2) == pytest.approx(expect, abs=1e-10)
+def _lda_reference(s: np.ndarray, h: np.ndarray, d: np.ndarray) -> tuple[float, float, float]:
+    """I(S;H), I(S;D), I(S;H,D) in bits of q = p(d) N([s, h]; mu_d, Sigma_pooled), written
+    with scipy densities per class (independent of analyses.pid)."""
+    y = np.hstack([s, h])
+    ds = s.shape[1]
+    classes = np.unique(d)
+    mu = np.stack([y[d == c].mean(0) for c in classes])
+    resid = y - mu[np.searchsorted(classes, d)]
+    cov = resid.T @ resid / len(y)
+    prior = np.array([(d == c).mean() for c in classes])
+
+    def dens(block):
+        return np.stack(
+            [
+                multivariate_normal(mu[k, block], cov[np.ix_(block, block)]).pdf(y[:, block])
+                for k in range(len(classes))
+            ],
+            1,
+        )
+
+    sb, hb, yb = list(range(ds)), list(range(ds, y.shape[1])), list(range(y.shape[1]))
+    ps, ph, py = dens(sb), dens(hb), dens(yb)
+    q_s = ps @ prior
+    k = np.searchsorted(classes, d)
+    rows = np.arange(len(d))
+    i_h = np.log((py @ prior) / (ph @ prior) / q_s)
+    i_d = np.log(ps[rows, k] / q_s)
+    i_hd = np.log(py[rows, k] / ph[rows, k] / q_s)
+    return tuple(float(x.mean() / np.log(2)) for x in (i_h, i_d, i_hd))
+
+
+def test_ccs_with_decision_informations_match_an_independent_class_mixture() -> None:
+    f, h, d = _parts_case(0, 1, n=400)
+    res = ccs_with_decision(f, h[:, :2], d, 4)
+    i_h, i_d, i_hd = _lda_reference(f.numpy(), h[:, :2].numpy(), d.numpy())
+    # Same float64 formulas in another order: round-off only.
+    assert float(res.red + res.unq1) == pytest.approx(i_h, abs=1e-9)
+    assert float(res.red + res.unq2) == pytest.approx(i_d, abs=1e-9)
+    assert float(res.total) == pytest.approx(i_hd, abs=1e-9)
+
+
+def test_a_decisions_information_never_exceeds_its_entropy_for_clustered_factors() -> None:
+    # Eight tight clusters in 8-D and a decision that names the cluster: I(F; D) <= H(D) = 3
+    # bits. A single Gaussian for q(s) (least squares on indicator codes) gives 9.7 bits.
+    g = torch.Generator().manual_seed(0)
+    kind = torch.arange(960) % 8
+    centres = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    f = copnorm(centres[kind] + 0.2 * torch.randn(960, 8, generator=g, dtype=torch.float64))
+    h = copnorm(f[:, :4] + 0.1 * torch.randn(960, 4, generator=g, dtype=torch.float64))
+    res = ccs_with_decision(f, h, kind, 8)
+    assert 2.9 < float(res.red + res.unq2) <= 3.0 + 1e-9
+    assert float(res.red) <= float(res.red + res.unq2)
 
 
 def test_mixed_ccs_is_zero_for_information_about_different_parts_where_mmi_is_not() -> None:
-    different = ccs_mixed(*_parts_case(0, 0)[:2], indicators(_parts_case(0, 0)[2], 4))
-    same = ccs_mixed(*_parts_case(0, 1)[:2], indicators(_parts_case(0, 1)[2], 4))
+    different = ccs_with_decision(*_parts_case(0, 0), 4)
+    same = ccs_with_decision(*_parts_case(0, 1), 4)
     # Both sources are informative in both cases, so MMI calls both redundant (> 1 bit) ...
     assert float(different.mmi) > 1.0 and float(same.mmi) > 1.0
     # ... I_ccs only where the layer carries the factor the decision uses. The different-parts
-    # value is the estimator's offset (surrogate mean 0.04 bits at this n).
+    # value is the estimator's offset (surrogate mean ~0.03 bits at this n).
     assert float(different.red) < 0.07
     assert float(same.red) > 0.5 * float(same.red + same.unq2)
 
 
-def test_mixed_ccs_surrogate_null_calibrates_the_offset() -> None:
-    perms = torch.stack(
-        [torch.randperm(960, generator=torch.Generator().manual_seed(k)) for k in range(99)]
+def _perms(n: int, k: int) -> torch.Tensor:
+    return torch.stack(
+        [torch.randperm(n, generator=torch.Generator().manual_seed(i)) for i in range(k)]
     )
+
+
+def test_independent_copy_surrogates_calibrate_the_offset() -> None:
+    perms = _perms(960, 99)
     for carries, significant in ((0, False), (1, True)):
         f, h, d = _parts_case(5, carries)
-        xd = indicators(d, 4)
-        obs = float(ccs_mixed(f, h, xd).red)
-        null = ccs_mixed_null(f, h, xd, perms).red
+        obs = float(ccs_with_decision(f, h, d, 4).red)
+        target, moved = independent_copies(f, d, perms)
+        null = ccs_with_decision(target, h, moved, 4).red
         p = (1 + int((null >= obs).sum())) / 100
         assert (p <= 0.01) is significant, (carries, obs, float(null.mean()), p)
-    # Each surrogate keeps the sources' own information exactly (up to refitting).
-    one = ccs_mixed_null(f, h, xd, perms[:1])
-    assert float(one.red + one.unq2) == pytest.approx(
-        float(ccs_mixed(f, h, xd).red + ccs_mixed(f, h, xd).unq2), abs=0.05
-    )
+        # Each surrogate keeps the decision's own information (up to refitting the wider target).
+        own = ccs_with_decision(f, h, d, 4)
+        sur = ccs_with_decision(target, h, moved, 4)
+        assert float((sur.red + sur.unq2).mean()) == pytest.approx(
+            float(own.red + own.unq2), abs=0.05
+        )
 
 
-def test_mixed_ccs_batched_equals_loop_and_rejects_bad_designs() -> None:
+def test_two_decisions_about_different_factors_share_nothing_and_match_a_reference() -> None:
+    g = torch.Generator().manual_seed(2)
+    n = 1200
+    f = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    person = _quartile(f[:, 1] + 0.3 * torch.randn(n, generator=g, dtype=torch.float64))
+    for factor, shared in ((0, False), (1, True)):
+        model = _quartile(f[:, factor] + 0.3 * torch.randn(n, generator=g, dtype=torch.float64))
+        cf = copnorm(f)
+        res = ccs_two_decisions(cf, person, model, 4, 4)
+        assert float(res.mmi) > 1.0
+        # Raw (not surrogate-corrected) estimates: the different-factor one is the ~0.04-bit
+        # offset the surrogates remove.
+        assert (float(res.red) > 0.5) is shared and (abs(float(res.red)) < 0.07) is not shared
+        # Reference for I(S; A, B): the additive least-squares fit by numpy.
+        x = np.hstack([np.ones((n, 1)), np.eye(4)[person][:, 1:], np.eye(4)[model][:, 1:]])
+        resid = cf.numpy() - x @ np.linalg.lstsq(x, cf.numpy(), rcond=None)[0]
+        cov = resid.T @ resid / n
+        ll_ab = multivariate_normal(np.zeros(2), cov).logpdf(resid)
+        assert float(res.total) == pytest.approx(
+            float((ll_ab - _mixture_logpdf(cf.numpy(), x, person, model, cov)).mean() / np.log(2)),
+            abs=1e-9,
+        )
+
+
+def _mixture_logpdf(s, x, a, b, cov):
+    """ln q(s) = ln sum_ab p(a, b) N(s; additive mu_ab, cov), by loops (reference)."""
+    beta = np.linalg.lstsq(x, s, rcond=None)[0]
+    total = np.zeros(len(s))
+    for i in range(4):
+        for j in range(4):
+            p = np.mean((a.numpy() == i) & (b.numpy() == j))
+            if p == 0:
+                continue
+            row = np.concatenate([[1.0], np.eye(4)[i][1:], np.eye(4)[j][1:]])
+            total += p * multivariate_normal(row @ beta, cov).pdf(s)
+    return np.log(total)
+
+
+def test_mixed_ccs_batched_equals_loop_and_rejects_bad_input() -> None:
     f, h, d = _parts_case(1, 1, n=300)
-    perms = torch.stack(
-        [torch.randperm(300, generator=torch.Generator().manual_seed(k)) for k in range(3)]
-    )
-    xd = indicators(d, 4)
-    batched = ccs_mixed(f, h, xd[perms]).red
-    loop = torch.stack([ccs_mixed(f, h, xd[p]).red for p in perms])
+    perms = _perms(300, 3)
+    batched = ccs_with_decision(f, h, d[perms], 4).red
+    loop = torch.stack([ccs_with_decision(f, h, d[p], 4).red for p in perms])
     torch.testing.assert_close(batched, loop, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="x2 must be"):
-        ccs_mixed(f, h, xd[:10])
+    pairs = ccs_two_decisions(f, d, d[perms], 4, 4).red
+    torch.testing.assert_close(
+        pairs,
+        torch.stack([ccs_two_decisions(f, d, d[p], 4, 4).red for p in perms]),
+        rtol=0,
+        atol=1e-12,
+    )
+    with pytest.raises(ValueError, match="h must be"):
+        ccs_with_decision(f, h[:10], d, 4)
     with pytest.raises(ValueError, match="NaN"):
-        ccs_mixed(f, h * torch.nan, xd)
+        ccs_with_decision(f, h * torch.nan, d, 4)
     with pytest.raises(ValueError, match="integer"):
-        indicators(d.double(), 4)
-    # Level 0 and unused levels get no column (the intercept spans them).
-    assert indicators(torch.tensor([0, 2, 2, 3]), 5).shape == (4, 2)
+        ccs_with_decision(f, h, d.double(), 4)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        ccs_two_decisions(f, d, d, 3, 4)
+    with pytest.raises(ValueError, match="partner"):
+        independent_copies(f, d, perms[:, :10])
