@@ -111,18 +111,12 @@ class LayerGroupResult:
         measured (``measure == "none"``: categorical groups).
     red_p : FWER-corrected over all (layer, group) pairs, independent-copy surrogates
         (:func:`analyses.pid.independent_copies`).
-    red_mmi_bits : min(I(F; H), I(F; D)) of the linear-Gaussian model that gives ``red_bits``
-        (numeric groups; for categorical ones of the estimates above), bits: the MMI upper
-        bracket. That model, like the model-form GCMI, overstates the information of
-        clustered multivariate factors, so read ``red_bits`` against this bracket, not
-        against ``decision_mi_bits``.
-    coinfo_bits : co-information I(F;H) + I(F;D) - I(F;H,D), bits; positive = net redundancy.
-    coinfo_p : one-sided (positive tail), FWER-corrected over all pairs, D shuffled; the
-        statistic is ``coinfo_bits - coinfo_null_mean_bits``.
-    coinfo_null_mean_bits : mean co-information with D shuffled, bits: the estimator's offset
-        when the decision is unrelated (compare ``coinfo_bits`` with it, not with 0).
-    n_perm : permutations in every null.
-    alpha : family-wise error rate used for ``n_significant_units``.
+    red_mmi_bits : min(I(F; H), I(F; D)) of ``mi_bits`` and ``decision_mi_bits``, bits: the
+        MMI upper bracket of the redundancy.
+    red_source_bits : I(F; H) under the class-mixture model that gives ``red_bits``, bits.
+        That model sees class-mediated structure the linear GCMI of ``mi_bits`` misses, so
+        the two differ; ``red_bits / red_source_bits`` is the share of what the layer holds
+        that the decision shares (NaN where not measured).
     measure : redundancy function of ``red_bits``: ``"ccs"`` (pointwise common change in
         surprisal, Ince 2017, methods.md 2.10) or ``"none"``.
     """
@@ -153,6 +147,7 @@ class LayerGroupResult:
     n_perm: int
     alpha: float
     red_mmi_bits: float = math.nan
+    red_source_bits: float = math.nan
     measure: str = MEASURE
 
 
@@ -603,9 +598,9 @@ def layer_information(
     if not live:  # I(F; D) is still defined without any layer
         fd_obs[:] = torch.stack([info.gcmi_model_cd(fs[g], d, n_classes) for g in group_names])
 
-    red_obs, red_null, red_mmi = nan.clone(), mi_null.clone(), nan.clone()
+    red_obs, red_null, red_source = nan.clone(), mi_null.clone(), nan.clone()
     if live:
-        red_obs[rows], red_null[:, rows], red_mmi[rows] = _shared_with_decision(
+        red_obs[rows], red_null[:, rows], red_source[rows] = _shared_with_decision(
             ch, cf, layer_cols, group_cols, d, n_classes, n_perm, seed
         )
     tests = _pair_tests(
@@ -647,7 +642,8 @@ def layer_information(
                     joint_bits=float(fd_obs[i, j] + cond_obs[i, j]),
                     red_bits=float(red_bits[i, j]),
                     red_p=float(red_p[i, j]),
-                    red_mmi_bits=float(red_mmi[i, j]),
+                    red_mmi_bits=float(redundancy_mmi(mi_obs[i, j], fd_obs[i, j])),
+                    red_source_bits=float(red_source[i, j]),
                     coinfo_bits=float(co_obs[i, j]),
                     coinfo_p=float(co_p[i, j]),
                     coinfo_null_mean_bits=float(co_mean[i, j]),
@@ -726,14 +722,14 @@ def _shared_with_decision(
     seed: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """I_ccs redundancy of each layer's components and the decision about each group, bits
-    ``[L, G]``, its independent-copy surrogate null ``[K, L, G]`` (methods.md 2.12) and the
-    MMI of the same model ``[L, G]``."""
+    ``[L, G]``, its independent-copy surrogate null ``[K, L, G]`` (methods.md 2.12) and
+    I(F; H) of the same model ``[L, G]``."""
     n = ch.shape[0]
     # float32 throughout, observed and surrogates alike (pid._work_dtype).
     ch, cf = ch.to(torch.float32), cf.to(torch.float32)
     obs = torch.empty(len(layer_cols), len(group_cols), dtype=_F64, device=ch.device)
     null = torch.empty(n_perm, *obs.shape, dtype=_F64, device=ch.device)
-    mmi = torch.empty_like(obs)
+    i_h = torch.empty_like(obs)
     widest = max(s.stop - s.start for s in group_cols)
     deepest = max(s.stop - s.start for s in layer_cols)
     dims = 2 * widest + deepest
@@ -741,7 +737,7 @@ def _shared_with_decision(
     for i, hs in enumerate(layer_cols):
         for j, fs in enumerate(group_cols):
             res = ccs_with_decision(cf[:, fs], ch[:, hs], d, n_classes)
-            obs[i, j], mmi[i, j] = res.red, res.mmi
+            obs[i, j], i_h[i, j] = res.red, res.red + res.unq1
     for start in range(0, n_perm, chunk):
         c = min(chunk, n_perm - start)
         perms = stats.permutation_indices(n, c, seed, device=ch.device, start=start)
@@ -751,7 +747,7 @@ def _shared_with_decision(
                 null[start : start + c, i, j] = ccs_with_decision(
                     target, ch[:, hs], moved, n_classes
                 ).red
-    return obs, null, mmi
+    return obs, null, i_h
 
 
 def _unit_family(

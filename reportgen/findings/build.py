@@ -497,7 +497,8 @@ def _shared_information(
 ) -> list[SharedInformation]:
     """I_ccs redundancy about each numeric factor group between each model's and the people's
     decisions (`analyses.agreement.shared_information`), FWER-corrected over models x groups.
-    Categorical groups have no I_ccs estimator: they get the MMI bracket only ("none")."""
+    Category groups have no I_ccs estimator fast enough for a permutation null (the exact
+    discrete one takes ~1 s per sparse 16-class table): they get the MMI bracket only."""
     from analyses.drivers import MIN_CLASS_TRIALS
 
     models, humans = data.models, data.humans
@@ -522,11 +523,10 @@ def _shared_information(
     names = list(numeric)
 
     def bracket(model: str, group: str) -> float:
-        # MMI from the informations the drivers report (the mean over people, as people are
-        # pooled in the redundancy).
-        mi = [infos[o].mi[infos[o].names.index(group)] for o in humans]
-        own = infos[model].mi[infos[model].names.index(group)]
-        return float(sum(min(float(own), float(x)) for x in mi) / max(len(mi), 1))
+        # MMI from the informations the drivers report, averaged over the people.
+        own = float(infos[model].mi[infos[model].names.index(group)])
+        mi = [float(infos[o].mi[infos[o].names.index(group)]) for o in humans]
+        return sum(min(own, x) for x in mi) / max(len(mi), 1)
 
     out = []
     for i, model in enumerate(models):
@@ -645,14 +645,22 @@ def _layers(
                 )
             ),
             measure=r.measure,
-            # The bracket: MMI of the redundancy's own model (numeric groups) or of the
-            # informations above (categorical), and the co-information less its null mean.
-            redundancy_mmi_bits=float(r.red_mmi_bits),
+            # The bracket: MMI of the layer's information under the redundancy's own model
+            # and I(F; D) as the drivers report it (bounded mixture form for groups); the
+            # co-information less its decisions-shuffled mean.
+            redundancy_mmi_bits=_mmi_bracket(r, decision_info),
             coinformation_bits=float(r.coinfo_bits - r.coinfo_null_mean_bits),
         )
         for r in results
     ]
     return rows, skipped
+
+
+def _mmi_bracket(r, decision_info: drivers.DecisionInformation) -> float:
+    """min(I(F; H), I(F; D)) in bits for the redundancy of layer result `r`."""
+    i_fd = float(decision_info.mi[decision_info.names.index(r.group)])
+    i_fh = r.red_source_bits if math.isfinite(r.red_source_bits) else r.mi_bits
+    return min(float(i_fh), i_fd)
 
 
 # ------------------------------------------------------------------------------------------

@@ -137,7 +137,9 @@ class LayerInfo:
     redundancy_p_value: float
     redundancy_significant: bool
     measure: str  # redundancy function of redundancy_bits: "ccs", or "none" (not measured)
-    redundancy_mmi_bits: float = math.nan  # min(I(F;H), I(F;D)): the upper bracket
+    # min(I(F;H), I(F;D)): the upper bracket, with I(F;H) from the redundancy's own model
+    # (class mixture; the linear mi_bits can be lower) and I(F;D) as the drivers report it
+    redundancy_mmi_bits: float = math.nan
     coinformation_bits: float = math.nan  # I(F;H) - I(F;H|D): lower bracket when synergy >= 0
 
 

@@ -38,6 +38,7 @@ from reportgen.report.methods import methods_rows
 from reportgen.report.montage import Montage, disagreement_montage, stimuli_montage
 from reportgen.report.sections import (
     drivers_section,
+    layers_caption,
     network_section,
     people_section,
     risks_section,
@@ -67,6 +68,7 @@ class Narrative:
     people_label: str
     people_caption: str  # says what the people figure shows: one panel or both
     people_alt: str
+    layers_caption: str  # the network figure's caption, with a note where dashed > solid
     stimuli: Montage | None = None  # "What the stimuli look like" (section 1)
     disagreements: Montage | None = None  # images the model and people disagree on (section 2)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +134,7 @@ def build_narrative(
             else None
         ),
         risks=risks_section(f, fmt),
+        layers_caption=layers_caption(f, fmt),
         change=change,
         change_rows=change_rows,
         first_run=first,

@@ -244,6 +244,15 @@ def _people_several(f: Findings, fmt: Formatter, models: list[str]) -> list[str]
     return out
 
 
+def layers_caption(f: Findings, fmt: Formatter) -> str:
+    """The network figure's caption; where a significant redundancy exceeds the stage's
+    (linear) information, it says what a dashed line above a solid one means."""
+    above = any(x.redundancy_significant and x.redundancy_bits > x.mi_bits for x in f.layers)
+    text = fmt.t("figures.layers_caption")
+    # The separating space (none in Japanese) is part of the added sentence's string.
+    return text + fmt.t("figures.layers_caption_above") if above else text
+
+
 def _decision_informed(f: Findings, group: str) -> bool:
     """The model's decisions carry significant information about the group."""
     return any(d.name == group and d.significant for d in drivers_of(f, models_of(f)[0]))
