@@ -15,16 +15,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reportgen.config import Config
 from reportgen.errors import ReportgenError
 from reportgen.findings import Findings
-from reportgen.findings.build import analyse
-from reportgen.inputs.study_data import ProgressFn, load_study_data
-from reportgen.outputs.results import write_example_images, write_results
+from reportgen.findings.headline import HistoryRow
 from reportgen.outputs.staging import check_out_dir, staged_output
 from reportgen.report.render import ReportPaths
 from reportgen.resources import resource_dir
+
+if TYPE_CHECKING:
+    from reportgen.inputs.study_data import ProgressFn
 
 SAMPLE_DATA = resource_dir("sample_data")
 DEMOS = {"parts": "parts/study.toml", "cue-conflict": "cue_conflict/study.toml"}
@@ -55,7 +57,11 @@ def run_study(
     The run is recorded in the history store unless `record` is false or the config says
     ``[report] history = false``; either way earlier runs there are read, never created.
     """
+    # Imported here: `render` needs none of the analysis stack (torch), only the report's.
+    from reportgen.findings.build import analyse
+    from reportgen.inputs.study_data import load_study_data
     from reportgen.outputs.history import default_db_path, previous_runs, record_run
+    from reportgen.outputs.results import write_example_images, write_results
     from reportgen.report.render import render_report
 
     if not config.resolved:
@@ -76,9 +82,8 @@ def run_study(
             pdf = html = None
             if render:
                 t = time.perf_counter()
-                paths = render_report(
-                    findings, stage, lang=lang, history=previous_runs(db, findings.study.name)
-                )
+                earlier = earlier_runs(previous_runs(db, findings.study.name), findings)
+                paths = render_report(findings, stage, lang=lang, history=earlier)
                 timings = dict(findings.run.timings_s, report=round(time.perf_counter() - t, 3))
                 findings = dataclasses.replace(
                     findings, run=dataclasses.replace(findings.run, timings_s=timings)
@@ -91,6 +96,61 @@ def run_study(
             if recorded:  # after the swap: a row never points at a report that is not in place
                 record_run(db, findings)
     return RunResult(out_dir, findings, pdf, html, db if recorded else None)
+
+
+def earlier_runs(rows: list[HistoryRow], findings: Findings) -> list[HistoryRow]:
+    """The stored runs a report may compare with: not this analysis itself (same study,
+    period and config hash, e.g. recorded by the run a second language is rendered from)."""
+    same = (findings.study.name, findings.study.period, findings.run.config_hash)
+    return [r for r in rows if (r.study, r.period, r.config_hash) != same]
+
+
+def render_run(
+    run_dir: Path, out_dir: Path | None, lang: str, history_db: Path | None = None
+) -> ReportPaths:
+    """Render the report of an earlier run in `lang` from its `results.json`, example
+    pictures and the history store, without recomputing anything; nothing is recorded.
+
+    The report goes to `out_dir` (default `run_dir/<lang>`), a folder of its own: the
+    English report next to it stays as it is.
+    """
+    import json
+    import shutil
+
+    from reportgen.outputs.history import default_db_path, previous_runs
+    from reportgen.report.render import render_report
+
+    run_dir = Path(run_dir).expanduser().resolve()
+    results = run_dir / "results.json"
+    if not results.is_file():
+        raise ReportgenError(
+            f"{run_dir}: no results.json here; render takes the --out folder of `reportgen run`"
+        )
+    try:
+        findings = Findings.from_json_dict(json.loads(results.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ReportgenError(
+            f"{results}: cannot read it ({type(err).__name__}: {err}); it is damaged or was "
+            f"written by another version of reportgen (run the study again)"
+        ) from None
+    db = Path(history_db or default_db_path()).resolve()
+    out = check_out_dir(out_dir or run_dir / lang, inputs=[results, db])
+    with writing_to(out), staged_output(out) as staged:
+        # The PDF renderer reads nothing outside its folder: the pictures come along.
+        for example in findings.examples:
+            source = (run_dir / example.image).resolve()
+            if source.is_relative_to(run_dir) and source.is_file():
+                target = staged.stage / example.image
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+        earlier = earlier_runs(previous_runs(db, findings.study.name), findings)
+        paths = render_report(findings, staged.stage, lang=lang, history=earlier)
+        staged.publish()
+    return ReportPaths(
+        html=out / paths.html.name,
+        pdf=out / paths.pdf.name,
+        figures={k: out / v.relative_to(staged.stage) for k, v in paths.figures.items()},
+    )
 
 
 def config_inputs(config: Config) -> list[Path]:
@@ -150,7 +210,7 @@ def publish(findings: Findings, out_dir: Path, lang: str, db: Path) -> ReportPat
     from reportgen.outputs.history import previous_runs, record_run
     from reportgen.report.render import render_report
 
-    history = previous_runs(db, findings.study.name)
+    history = earlier_runs(previous_runs(db, findings.study.name), findings)
     paths = render_report(findings, out_dir, lang=lang, history=history)
     try:
         record_run(db, findings)

@@ -1,4 +1,5 @@
-"""`reportgen run` and `reportgen demo`: a study end to end, from config to report."""
+"""`reportgen run`, `reportgen demo` and `reportgen render`: a study end to end, from config
+to report, and an earlier run's report in another language."""
 
 from __future__ import annotations
 
@@ -113,3 +114,25 @@ def demo(
     level = _verbosity(quiet, verbose)
     record = history_db is not None
     _run(config_path, out_dir, lang, device, None, history_db, record=record, verbosity=level)
+
+
+@app.command()
+def render(
+    run_dir: Annotated[Path, typer.Argument(help="The --out folder of an earlier run.")],
+    lang: Annotated[Lang, typer.Option("--lang", help="Report language.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: RUN_DIR/<lang>).")
+    ] = None,
+    history_db: Annotated[
+        Path | None, typer.Option("--db", help="History store to compare with (read only).")
+    ] = None,
+    quiet: Annotated[bool, QUIET] = False,
+) -> None:
+    """Render RUN_DIR's report again in another language from its results.json: nothing is
+    recomputed and nothing is recorded in the history."""
+    from reportgen.runner import render_run
+
+    with cleanup_on_terminate(), cli_errors():
+        paths = render_run(run_dir, out, lang.value, history_db)
+    if not quiet:
+        console.print(f"Report written to {shown(str(paths.pdf))}", highlight=False)
