@@ -66,3 +66,17 @@ def test_render_refuses_what_is_not_a_run_folder_and_damaged_results(tmp_path: P
     result = CliRunner().invoke(app, ["render", str(out), "--lang", "en", "--out", str(mine)])
     assert result.exit_code == 2 and "did not write" in result.output
     assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_run_with_two_languages_analyses_once_and_writes_both(tmp_path: Path):
+    config = _study(tmp_path / "study", "f1")
+    db, out = tmp_path / "h.sqlite", tmp_path / "out"
+    args = ["run", str(config), "--out", str(out), "--db", str(db), "--lang", "en,ja"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert 'lang="en"' in (out / "report.html").read_text(encoding="utf-8")
+    assert 'lang="ja"' in (out / "ja" / "report.html").read_text(encoding="utf-8")
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    bad = CliRunner().invoke(app, ["run", str(config), "--lang", "en,fr"])
+    assert bad.exit_code == 2 and "give en, ja or both" in bad.output

@@ -21,6 +21,25 @@ from reportgen.cli.terminal import (
 )
 
 
+def _languages(value: str | None) -> list[Lang]:
+    """``--lang en`` or ``--lang en,ja``: the first is the run's report, the others are
+    rendered from its results into OUT/<lang>/."""
+    if value is None:
+        return []
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in names if v not in {lang.value for lang in Lang}]
+    if unknown or not names or len(set(names)) != len(names):
+        raise typer.BadParameter(
+            f"{value!r}: give en, ja or both as en,ja (each once)", param_hint="--lang"
+        )
+    return [Lang(v) for v in names]
+
+
+LANG = typer.Option(
+    "--lang", help="Report language(s): en, ja, or en,ja for both (the second in OUT/ja)."
+)
+
+
 def _run(
     config_path: Path,
     out: Path,
@@ -30,9 +49,10 @@ def _run(
     history_db: Path | None,
     record: bool = True,
     verbosity: Verbosity = Verbosity.normal,
+    also: tuple[Lang, ...] = (),
 ) -> None:
     from reportgen.config import load_config
-    from reportgen.runner import run_study
+    from reportgen.runner import render_run, run_study
 
     with cleanup_on_terminate(), cli_errors():
         config = load_config(config_path).with_overrides(
@@ -42,6 +62,9 @@ def _run(
         )
         with progress_bars(verbosity) as progress:
             result = run_study(config, out, history_db=history_db, progress=progress, record=record)
+        # Further languages from the run's results: no second analysis, no second history row.
+        db = history_db or config.report.history_db
+        others = [render_run(result.out_dir, None, extra.value, db) for extra in also]
     if verbosity == Verbosity.verbose:
         timings = result.findings.run.timings_s
         console.print(
@@ -51,6 +74,8 @@ def _run(
     if verbosity == Verbosity.quiet:
         return
     console.print(f"Report written to {shown(str(result.report_pdf))}", highlight=False)
+    for paths in others:
+        console.print(f"Report written to {shown(str(paths.pdf))}", highlight=False)
     console.print(f"Results: {shown(str(result.out_dir / 'results.json'))}", highlight=False)
     if result.history_db is not None:
         console.print(f"Recorded in {shown(str(result.history_db))}", highlight=False)
@@ -75,7 +100,7 @@ def _verbosity(quiet: bool, verbose: bool) -> Verbosity:
 def run(
     config: Annotated[Path, typer.Argument(help="The study config (TOML).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("report"),
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Report language.")] = None,
+    lang: Annotated[str | None, LANG] = None,
     device: Annotated[Device | None, typer.Option("--device", help="Where to compute.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of permutations.")] = None,
     history_db: Annotated[
@@ -87,14 +112,26 @@ def run(
 ) -> None:
     """Run the study described by CONFIG and write its report to OUT."""
     level = _verbosity(quiet, verbose)
-    _run(config, out, lang, device, seed, history_db, record=not no_history, verbosity=level)
+    langs = _languages(lang)
+    first = langs[0] if langs else None
+    _run(
+        config,
+        out,
+        first,
+        device,
+        seed,
+        history_db,
+        record=not no_history,
+        verbosity=level,
+        also=tuple(langs[1:]),
+    )
 
 
 @app.command()
 def demo(
     name: Annotated[str, typer.Argument(help="Which demo: parts or cue-conflict.")] = "parts",
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Report language.")] = None,
+    lang: Annotated[str | None, LANG] = None,
     device: Annotated[Device | None, typer.Option("--device", help="Where to compute.")] = None,
     history_db: Annotated[
         Path | None,
@@ -113,7 +150,19 @@ def demo(
     out_dir = out or Path(f"out/{name}")
     level = _verbosity(quiet, verbose)
     record = history_db is not None
-    _run(config_path, out_dir, lang, device, None, history_db, record=record, verbosity=level)
+    langs = _languages(lang)
+    first = langs[0] if langs else None
+    _run(
+        config_path,
+        out_dir,
+        first,
+        device,
+        None,
+        history_db,
+        record=record,
+        verbosity=level,
+        also=tuple(langs[1:]),
+    )
 
 
 @app.command()
