@@ -72,6 +72,9 @@ _MAX_ZERO_FRACTION = 0.5
 _PC_REL_TOL = 1e-10
 # Working-memory budget of one chunk of permutations in the batched kernels.
 _CHUNK_BYTES = 128 * 2**20
+# A category group's redundancy needs its independent-copy pairs (levels**2 codes) to average
+# at least this many trials each; coarser studies get the MMI bracket only.
+_MIN_PAIR_TRIALS = 5
 # stats draws permutations in blocks of 64; chunks of whole blocks never draw a block twice.
 _PERM_BLOCK = 64
 MEASURE = "ccs"
@@ -750,6 +753,58 @@ def _shared_with_decision(
     return obs, null, i_h
 
 
+def _shared_category(
+    pcs: Mapping[str, Tensor],
+    fs: Mapping[str, Tensor],
+    levels: Mapping[str, int],
+    d: Tensor,
+    n_classes: int,
+    n_perm: int,
+    seed: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """I_ccs of each layer's components and the decision about each category group, bits
+    ``[L, G]``, its independent-copy null ``[K, L, G]`` and the layer's information under the
+    same model ``[L, G]`` (:func:`analyses.pid.ccs_category_target`).
+
+    The surrogate target is the pair (F_t, F_pi(t)), one code of ``levels**2`` values, with
+    the decision of trial pi(t). A group whose pairs would average fewer than
+    ``_MIN_PAIR_TRIALS`` trials per code is not measured (NaN)."""
+    from analyses.pid import ccs_category_target
+
+    n = d.shape[0]
+    names, groups = list(pcs), list(fs)
+    dev = d.device
+    obs = torch.full((len(names), len(groups)), torch.nan, dtype=_F64, device=dev)
+    null = torch.full((n_perm, *obs.shape), torch.nan, dtype=_F64, device=dev)
+    source = obs.clone()
+    if not names:
+        return obs, null, source
+    ch = {name: info.copnorm(x).to(torch.float32) for name, x in pcs.items()}
+    measured = [g for g in groups if levels[g] ** 2 * _MIN_PAIR_TRIALS <= n]
+    for i, name in enumerate(names):
+        for g in measured:
+            j = groups.index(g)
+            res = ccs_category_target(ch[name], d, fs[g], n_classes, levels[g])
+            obs[i, j], source[i, j] = res.red, res.red + res.unq1
+    if not measured:
+        return obs, null, source
+    most = max(levels[g] for g in measured) ** 2
+    widest = max(x.shape[1] for x in ch.values())
+    chunk = _chunk_size(n_perm, 4 * n * (6 * most * n_classes + 4 * widest + 8))
+    for start in range(0, n_perm, chunk):
+        c = min(chunk, n_perm - start)
+        perms = stats.permutation_indices(n, c, seed, device=dev, start=start)
+        moved = d[perms]
+        for g in measured:
+            j = groups.index(g)
+            pair = fs[g] + levels[g] * fs[g][perms]
+            for i, name in enumerate(names):
+                null[start : start + c, i, j] = ccs_category_target(
+                    ch[name], moved, pair, n_classes, levels[g] ** 2
+                ).red
+    return obs, null, source
+
+
 def _unit_family(
     h: Tensor, f: Tensor, n_perm: int, seed: int, on_progress: Callable[[int], None] | None
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -954,12 +1009,16 @@ def categorical_layer_information(
             on_progress(c)
 
     fd_pairs, fd_null_pairs = fd_obs.expand(n_l, n_g), fd_null.unsqueeze(1).expand(-1, n_l, -1)
-    # No I_ccs estimator for a categorical target yet: the redundancy is left unmeasured and
-    # only its MMI upper bound is reported (never called shared information).
-    tests = _pair_tests(
-        mi_obs, mi_null, fd_pairs, fd_null_pairs, cond_obs, cond_null, nan, mi_null * nan, n_perm
+    red_obs, red_null, red_source = _shared_category(
+        {layer_names[i]: pcs[layer_names[i]] for i in live}, fs, levels, d, n_classes, n_perm, seed
     )
-    mi_p, _, _, co_obs, co_p, co_mean = tests
+    red_o, red_n, red_s = nan.clone(), torch.full_like(mi_null, torch.nan), nan.clone()
+    if live:
+        red_o[live], red_n[:, live], red_s[live] = red_obs, red_null, red_source
+    tests = _pair_tests(
+        mi_obs, mi_null, fd_pairs, fd_null_pairs, cond_obs, cond_null, red_o, red_n, n_perm
+    )
+    mi_p, red_bits, red_p, co_obs, co_p, co_mean = tests
 
     results = []
     for i, lname in enumerate(layer_names):
@@ -1004,10 +1063,11 @@ def categorical_layer_information(
                     decision_mi_bits=float(fd_obs[j]),
                     cmi_given_decision_bits=float(cond_obs[i, j]),
                     joint_bits=float(fd_obs[j] + cond_obs[i, j]),
-                    red_bits=math.nan,
-                    red_p=math.nan,
+                    red_bits=float(red_bits[i, j]),
+                    red_p=float(red_p[i, j]),
                     red_mmi_bits=float(redundancy_mmi(mi_obs[i, j], fd_pairs[i, j])),
-                    measure="none",
+                    red_source_bits=float(red_s[i, j]),
+                    measure="ccs" if math.isfinite(float(red_s[i, j])) else "none",
                     coinfo_bits=float(co_obs[i, j]),
                     coinfo_p=float(co_p[i, j]),
                     coinfo_null_mean_bits=float(co_mean[i, j]),

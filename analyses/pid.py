@@ -39,6 +39,7 @@ from torch import Tensor
 __all__ = [
     "PIDResult",
     "ccs_mixed",
+    "ccs_category_target",
     "ccs_two_decisions",
     "ccs_with_decision",
     "independent_copies",
@@ -1065,8 +1066,62 @@ def ccs_two_decisions(s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> PI
     n = s.shape[-2]
     s = _check_design("s", s, n, dtype)
     a, b = _check_codes("a", a, n, n_a), _check_codes("b", b, n, n_b)
-    batch = torch.broadcast_shapes(s.shape[:-2], a.shape[:-1], b.shape[:-1])
-    s, a, b = s.expand(*batch, *s.shape[-2:]), a.expand(*batch, n), b.expand(*batch, n)
+    m = _additive_mixture(s, a, b, n_a, n_b)
+    res = _ccs_from_local(m.lq_a - m.lq, m.lq_b - m.lq, m.ll_ab - m.lq)
+    return PIDResult(*(torch.where(m.ok, t, torch.nan) for t in res))
+
+
+def ccs_category_target(h: Tensor, d: Tensor, f: Tensor, n_d: int, n_f: int) -> PIDResult:
+    """I_ccs redundancy of a continuous source H and a decision D about a *discrete* target F
+    (a category group), in bits (source 1 = H, source 2 = D).
+
+    The same maximum-entropy model as :func:`ccs_two_decisions`, with the continuous block
+    being the source: ``q(h, d, f) = p(d, f) N(h; mu_d + nu_f, Sigma)``. Local informations are
+    symmetric, so ``i(h; f) = ln q(h | f) - ln q(h)``, ``i(d; f) = ln p(d, f) / (p(d) p(f))``
+    and ``i(h, d; f) = ln q(h, d | f) - ln q(h, d)``, with ``q(h | f)``, ``q(h)`` and
+    ``q(h | d)`` the model's mixtures. Plug-in: compare with a permutation null.
+
+    Parameters
+    ----------
+    h : Tensor (..., n, dh); continuous source (copula-normalised components).
+    d, f : Tensor (..., n); integer codes of the decision and of the category.
+    n_d, n_f : numbers of levels.
+
+    Returns
+    -------
+    PIDResult
+        Atoms of the broadcast batch shape, bits (float32 for a float32 ``h``, else float64).
+    """
+    dtype = _work_dtype(h)
+    n = h.shape[-2]
+    h = _check_design("h", h, n, dtype)
+    f, d = _check_codes("f", f, n, n_f), _check_codes("d", d, n, n_d)
+    m = _additive_mixture(h, f, d, n_f, n_d)  # a = F (the target), b = D
+    i_hf = m.lq_a - m.lq
+    i_df = m.log_ab_t - m.log_a_t - m.log_b_t
+    i_hdf = (m.log_ab_t - m.log_a_t + m.ll_ab) - (m.log_b_t + m.lq_b)
+    res = _ccs_from_local(i_hf, i_df, i_hdf)
+    return PIDResult(*(torch.where(m.ok, t, torch.nan) for t in res))
+
+
+class _Mixture(NamedTuple):
+    """Per-trial log densities (nats, ``[..., n]``) of a continuous block Y under
+    ``q(y, a, b) = p(a, b) N(y; additive mu_ab, Sigma)``."""
+
+    lq: Tensor  # ln q(y)
+    lq_a: Tensor  # ln q(y | a_t)
+    lq_b: Tensor  # ln q(y | b_t)
+    ll_ab: Tensor  # ln q(y | a_t, b_t)
+    log_ab_t: Tensor  # ln p(a_t, b_t)
+    log_a_t: Tensor  # ln p(a_t)
+    log_b_t: Tensor  # ln p(b_t)
+    ok: Tensor  # [...]: the fits are regular
+
+
+def _additive_mixture(y: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> _Mixture:
+    n, dtype = y.shape[-2], y.dtype
+    batch = torch.broadcast_shapes(y.shape[:-2], a.shape[:-1], b.shape[:-1])
+    y, a, b = y.expand(*batch, *y.shape[-2:]), a.expand(*batch, n), b.expand(*batch, n)
     oh_a = torch.nn.functional.one_hot(a, n_a).to(dtype)
     oh_b = torch.nn.functional.one_hot(b, n_b).to(dtype)
     # Additive least squares: the first level of each code is the intercept's, unused levels
@@ -1076,33 +1131,38 @@ def ccs_two_decisions(s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> PI
     used_a[0] = used_b[0] = False
     x = torch.cat([oh_a[..., used_a], oh_b[..., used_b]], -1)
     xc = x - x.mean(-2, keepdim=True)
-    sc = s - s.mean(-2, keepdim=True)
+    yc = y - y.mean(-2, keepdim=True)
     chol, info_x = torch.linalg.cholesky_ex(xc.mT @ xc)
-    beta = torch.cholesky_solve(xc.mT @ sc, chol)  # [..., p, ds]
-    intercept = s.mean(-2) - (x.mean(-2)[..., None, :] @ beta)[..., 0, :]  # [..., ds]
-    resid = sc - xc @ beta
+    beta = torch.cholesky_solve(xc.mT @ yc, chol)  # [..., p, dy]
+    intercept = y.mean(-2) - (x.mean(-2)[..., None, :] @ beta)[..., 0, :]  # [..., dy]
+    resid = yc - xc @ beta
     cov = resid.mT @ resid / n
-    eff_a = torch.zeros(*batch, n_a, s.shape[-1], dtype=dtype, device=s.device)
-    eff_b = torch.zeros(*batch, n_b, s.shape[-1], dtype=dtype, device=s.device)
+    eff_a = torch.zeros(*batch, n_a, y.shape[-1], dtype=dtype, device=y.device)
+    eff_b = torch.zeros(*batch, n_b, y.shape[-1], dtype=dtype, device=y.device)
     k = int(used_a.sum())
     eff_a[..., used_a, :] = beta[..., :k, :]
     eff_b[..., used_b, :] = beta[..., k:, :]
     mu = intercept[..., None, None, :] + eff_a[..., :, None, :] + eff_b[..., None, :, :]
-    ll, ok = _cells_logpdf(s, mu.flatten(-3, -2), cov)  # [..., n, A * B]
+    ll, ok = _cells_logpdf(y, mu.flatten(-3, -2), cov)  # [..., n, A * B]
     ll = ll.unflatten(-1, (n_a, n_b))
     counts = (oh_a.mT @ oh_b)[..., None, :, :]  # [..., 1, A, B]
     log_ab = torch.log(counts / n)
-    log_b_a = torch.log(counts / counts.sum(-1, keepdim=True).clamp_min(1))
-    log_a_b = torch.log(counts / counts.sum(-2, keepdim=True).clamp_min(1))
-    lq_s = torch.logsumexp((log_ab + ll).flatten(-2), -1)
+    count_a, count_b = counts.sum(-1, keepdim=True), counts.sum(-2, keepdim=True)
+    log_b_a = torch.log(counts / count_a.clamp_min(1))
+    log_a_b = torch.log(counts / count_b.clamp_min(1))
     idx_a = a[..., None, None].expand(*batch, n, 1, n_b)
-    lq_s_a = torch.logsumexp((log_b_a + ll).gather(-2, idx_a)[..., 0, :], -1)
     idx_b = b[..., None, None].expand(*batch, n, n_a, 1)
-    lq_s_b = torch.logsumexp((log_a_b + ll).gather(-1, idx_b)[..., 0], -1)
-    ll_ab = ll.gather(-2, idx_a)[..., 0, :].gather(-1, b[..., None])[..., 0]
-    res = _ccs_from_local(lq_s_a - lq_s, lq_s_b - lq_s, ll_ab - lq_s)
-    ok = ok & (info_x == 0)
-    return PIDResult(*(torch.where(ok, t, torch.nan) for t in res))
+    row_ab = log_ab.expand(*batch, n, n_a, n_b).gather(-2, idx_a)[..., 0, :]  # [..., n, B]
+    return _Mixture(
+        lq=torch.logsumexp((log_ab + ll).flatten(-2), -1),
+        lq_a=torch.logsumexp((log_b_a + ll).gather(-2, idx_a)[..., 0, :], -1),
+        lq_b=torch.logsumexp((log_a_b + ll).gather(-1, idx_b)[..., 0], -1),
+        ll_ab=ll.gather(-2, idx_a)[..., 0, :].gather(-1, b[..., None])[..., 0],
+        log_ab_t=row_ab.gather(-1, b[..., None])[..., 0],
+        log_a_t=torch.log(oh_a.sum(-2) / n).gather(-1, a),
+        log_b_t=torch.log(oh_b.sum(-2) / n).gather(-1, b),
+        ok=ok & (info_x == 0),
+    )
 
 
 def _check_codes(name: str, codes: Tensor, n: int, levels: int) -> Tensor:
