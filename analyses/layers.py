@@ -73,8 +73,11 @@ _PC_REL_TOL = 1e-10
 # Working-memory budget of one chunk of permutations in the batched kernels.
 _CHUNK_BYTES = 128 * 2**20
 # A category group's redundancy needs its independent-copy pairs (levels**2 codes) to average
-# at least this many trials each; coarser studies get the MMI bracket only.
+# at least this many trials each, and its null costs levels**2 x classes cells per trial and
+# surrogate (8 levels x 8 classes: ~60 s per layer at 1000 permutations on 2 cores); groups
+# past either limit get the MMI bracket only.
 _MIN_PAIR_TRIALS = 5
+_MAX_PAIR_CELLS = 256
 # stats draws permutations in blocks of 64; chunks of whole blocks never draw a block twice.
 _PERM_BLOCK = 64
 MEASURE = "ccs"
@@ -768,7 +771,8 @@ def _shared_category(
 
     The surrogate target is the pair (F_t, F_pi(t)), one code of ``levels**2`` values, with
     the decision of trial pi(t). A group whose pairs would average fewer than
-    ``_MIN_PAIR_TRIALS`` trials per code is not measured (NaN)."""
+    ``_MIN_PAIR_TRIALS`` trials per code, or need more than ``_MAX_PAIR_CELLS`` cells with the
+    decision classes, is not measured (NaN)."""
     from analyses.pid import ccs_category_target
 
     n = d.shape[0]
@@ -780,7 +784,11 @@ def _shared_category(
     if not names:
         return obs, null, source
     ch = {name: info.copnorm(x).to(torch.float32) for name, x in pcs.items()}
-    measured = [g for g in groups if levels[g] ** 2 * _MIN_PAIR_TRIALS <= n]
+    measured = [
+        g
+        for g in groups
+        if levels[g] ** 2 * _MIN_PAIR_TRIALS <= n and levels[g] ** 2 * n_classes <= _MAX_PAIR_CELLS
+    ]
     for i, name in enumerate(names):
         for g in measured:
             j = groups.index(g)
