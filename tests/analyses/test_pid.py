@@ -16,6 +16,7 @@ from scipy.stats import multivariate_normal
 from analyses.info import copnorm
 from analyses.pid import (
     PIDResult,
+    ccs_category_target,
     ccs_mixed,
     ccs_two_decisions,
     ccs_with_decision,
@@ -676,3 +677,24 @@ def test_mixed_ccs_batched_equals_loop_and_rejects_bad_input() -> None:
         ccs_two_decisions(f, d, d, 3, 4)
     with pytest.raises(ValueError, match="partner"):
         independent_copies(f, d, perms[:, :10])
+
+
+def test_ccs_category_target_decision_term_is_the_plug_in_mi_and_bounded_by_entropy() -> None:
+    g = torch.Generator().manual_seed(4)
+    n = 800
+    f = torch.randint(0, 4, (n,), generator=g)
+    d = torch.where(torch.rand(n, generator=g) < 0.7, f, torch.randint(0, 4, (n,), generator=g))
+    h = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    h[:, 0] += 2.0 * f
+    res = ccs_category_target(copnorm(h), d, f, 4, 4)
+    joint = np.zeros((4, 4))
+    np.add.at(joint, (d.numpy(), f.numpy()), 1.0 / n)
+    plug = float(
+        (joint * np.log2(joint / joint.sum(1, keepdims=True) / joint.sum(0, keepdims=True))).sum()
+    )
+    assert float(res.red + res.unq2) == pytest.approx(plug, abs=1e-9)
+    h_f = float(-(joint.sum(0) * np.log2(joint.sum(0))).sum())
+    # The layer's and the joint information are those of a class mixture: below H(F).
+    assert 0 < float(res.red + res.unq1) <= h_f + 1e-9
+    assert float(res.total) <= h_f + 1e-9
+    assert 0 < float(res.red) <= min(float(res.red + res.unq1), plug) + 0.02
