@@ -27,7 +27,7 @@ from analyses import stats
 from analyses.behaviour import MISSING  # decision code of a trial without a response
 from analyses.drivers import merge_rare_classes
 from analyses.info import copnorm
-from analyses.pid import ccs_two_decisions, independent_copies
+from analyses.pid import ccs_discrete_counts, ccs_two_decisions, independent_copies
 
 # Working memory of one chunk of surrogates in shared_information.
 _CHUNK_BYTES = 128 * 2**20
@@ -102,8 +102,9 @@ class SharedInformation:
     Attributes
     ----------
     redundancy : Tensor (M, G); I_ccs redundancy of model m's and the people's decisions
-        about group g (:func:`analyses.pid.ccs_two_decisions`, person-trials pooled) minus the mean
-        of its surrogate null; ~0 when they use different information about the group.
+        about group g (:func:`analyses.pid.ccs_two_decisions`; category groups
+        :func:`analyses.pid.ccs_discrete_counts`; person-trials pooled) minus the mean of its
+        null; ~0 when they use different information about the group.
     mmi : Tensor (M, G); min(I(F; D_model), I(F; D_person)) of the same model: the upper
         bracket, which cannot tell the same information from different information.
     coinformation : Tensor (M, G); I(F;D_m) + I(F;D_p) - I(F;D_m,D_p) of the same model
@@ -123,7 +124,7 @@ class SharedInformation:
 
 
 def shared_information(
-    groups: list[Tensor],
+    groups: list[Tensor | tuple[Tensor, int]],
     model_decisions: Tensor,
     human_decisions: Tensor,
     n_classes: int,
@@ -145,7 +146,10 @@ def shared_information(
 
     Parameters
     ----------
-    groups : list of G Tensors (n, g); continuous factors of each group per stimulus.
+    groups : list of G groups per stimulus: a Tensor (n, g) of continuous factors, or
+        ``(codes (n,), levels)`` for a category group (plug-in discrete I_ccs,
+        :func:`analyses.pid.ccs_discrete_counts`, with the model's decisions shuffled over
+        stimuli for the null).
     model_decisions : Tensor (M, n); decisions, ``MISSING`` (-1) where not answered.
     human_decisions : Tensor (H, n); the same for each person.
     n_classes : size of the label space.
@@ -184,25 +188,47 @@ def shared_information(
         first.scatter_reduce_(
             0, rows_s, torch.arange(rows_s.numel(), device=dev), "amin", include_self=False
         )
+        numeric = [j for j, g in enumerate(groups) if isinstance(g, Tensor)]
         # float32 throughout, observed and surrogates alike (pid._work_dtype).
-        cfs = [copnorm(f[stim].to(torch.float64)).to(torch.float32)[rows_s] for f in groups]
+        cfs = {
+            j: copnorm(groups[j][stim].to(torch.float64)).to(torch.float32)[rows_s] for j in numeric
+        }
+        codes = {
+            j: (g[0][stim][rows_s], int(g[1]))
+            for j, g in enumerate(groups)
+            if not isinstance(g, Tensor)
+        }
         sur = torch.empty(n_perm, len(groups), dtype=torch.float64, device=dev)
         # Chunks of surrogates bound the working memory (rows x cells per surrogate).
-        widest = max((c.shape[1] for c in cfs), default=1)
-        per = 4 * rows_s.numel() * (4 * n_m * n_p + 8 * widest + n_m + n_p)
+        widest = max((c.shape[1] for c in cfs.values()), default=1)
+        most = max((levels for _, levels in codes.values()), default=1)
+        per = 4 * (2 * rows_s.numel() + 12 * n_m * n_p * most)  # a category group's tables
+        if cfs:  # the continuous groups' cells per row
+            per = max(per, 4 * rows_s.numel() * (4 * n_m * n_p + 8 * widest + n_m + n_p))
         chunk = max(1, _CHUNK_BYTES // per)
         for start in range(0, n_perm, chunk):
             perms = stats.permutation_indices(
                 stim.numel(), min(chunk, n_perm - start), seed, device=dev, start=start
             )
+            c = perms.shape[0]
             partner = first[perms[:, rows_s]]  # [c, rows]
-            for j, cf in enumerate(cfs):
+            for j, cf in cfs.items():
                 target, moved = independent_copies(cf, dm, partner)
-                sur[start : start + perms.shape[0], j] = ccs_two_decisions(
-                    target, dp, moved, n_p, n_m
+                sur[start : start + c, j] = ccs_two_decisions(target, dp, moved, n_p, n_m).red
+            # A category group is a discrete target: plug-in discrete I_ccs, with the model's
+            # decisions shuffled over stimuli for the null (methods.md 2.9; calibrated where
+            # the two know different halves of a category, unlike the mixed case).
+            shuffled = dm[partner]
+            for j, (f, levels) in codes.items():
+                sur[start : start + c, j] = ccs_discrete_counts(
+                    dp, shuffled, f, n_p, n_m, levels
                 ).red
-        for j, cf in enumerate(cfs):
-            res = ccs_two_decisions(cf, dp, dm, n_p, n_m)
+        for j in range(len(groups)):
+            if j in cfs:
+                res = ccs_two_decisions(cfs[j], dp, dm, n_p, n_m)
+            else:
+                f, levels = codes[j]
+                res = ccs_discrete_counts(dp, dm, f, n_p, n_m, levels)
             mean = sur[:, j].mean() if n_perm else 0.0
             out["r"][m, j] = res.red - mean
             out["m"][m, j], out["c"][m, j] = res.mmi, res.coinformation

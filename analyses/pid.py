@@ -40,6 +40,7 @@ __all__ = [
     "PIDResult",
     "ccs_mixed",
     "ccs_category_target",
+    "ccs_discrete_counts",
     "ccs_two_decisions",
     "ccs_with_decision",
     "independent_copies",
@@ -411,9 +412,10 @@ def _snap(x: Tensor) -> Tensor:
     return torch.where(x.abs() <= _SIGN_ZERO_TOL, torch.zeros_like(x), x)
 
 
-def _red_ccs(p: Tensor, m: _Marginals) -> Tensor:
-    """Ince (2017) I_ccs for discrete variables, in bits (methods.md 2.10)."""
-    q = _maxent_pairwise(p, m)
+def _red_ccs(p: Tensor, m: _Marginals, q: Tensor | None = None) -> Tensor:
+    """Ince (2017) I_ccs for discrete variables, in bits (methods.md 2.10); `q` is the
+    maximum-entropy fit when the caller has one."""
+    q = _maxent_pairwise(p, m) if q is None else q
     # Single-source local terms are identical under q and p (q keeps those marginals), so they
     # come from p exactly; only the joint term needs q.
     i1 = _pmi(m.p1s, m.p1[..., :, None], m.ps[..., None, :])[..., :, None, :]
@@ -424,6 +426,48 @@ def _red_ccs(p: Tensor, m: _Marginals) -> Tensor:
     keep = (sc == torch.sign(_snap(i1))) & (sc == torch.sign(_snap(i2)))
     keep = keep & (sc == torch.sign(_snap(i12))) & (q > 0)
     return (q * torch.where(keep, c, torch.zeros_like(c))).sum((-3, -2, -1))
+
+
+def ccs_discrete_counts(
+    a: Tensor,
+    b: Tensor,
+    f: Tensor,
+    n_a: int,
+    n_b: int,
+    n_f: int,
+    *,
+    sweeps: int = 50,
+    dtype: torch.dtype = torch.float32,
+) -> PIDResult:
+    """Plug-in I_ccs of two discrete sources about a discrete target from samples, in bits,
+    fast enough for a permutation null over sparse tables.
+
+    As :func:`pid_discrete` with ``"ccs"``, except that the maximum-entropy q is a fixed number
+    of iterative-proportional-fitting sweeps from the uniform table, with no exact fallback
+    for tables whose q has zeros (those converge slowly; the exact fit took ~1.4 s per
+    16 x 16 x 16 table of real decisions). On those tables 50 sweeps leave a pairwise-marginal
+    error of ~4e-5 and move R by < 1e-4 bits; observed and permuted tables get the same
+    treatment, so a permutation null stays valid. Biased upward when cells are sparse:
+    compare with the null's mean.
+
+    Parameters
+    ----------
+    a, b, f : Tensor (..., n); integer codes of the sources and the target.
+    n_a, n_b, n_f : numbers of levels.
+    sweeps : IPF sweeps.
+    dtype : working dtype (float32: 3x faster; R differs from float64 by ~1e-7 bits).
+
+    Returns
+    -------
+    PIDResult
+        Atoms of shape (...), bits, in `dtype`.
+    """
+    p = _joint_counts(a, b, f, n_a, n_b, n_f).to(dtype)
+    m = _marginals(p)
+    i1, i2, i12 = _mis(p, m)
+    q0 = torch.full(p.shape, 1.0 / (n_a * n_b * n_f), dtype=dtype, device=p.device)
+    q, _ = _ipf(m, q0, sweeps)
+    return _lattice(i1, i2, i12, _red_ccs(p, m, q))
 
 
 def pid_discrete(p: Tensor, measure: str) -> PIDResult:

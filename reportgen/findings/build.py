@@ -82,7 +82,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
 
     t = time.perf_counter()
     kappas, agreements = _agreement(data, seed, a.bootstrap)
-    shared = _shared_information(data, subset, infos, a.permutations, seed, a.alpha)
+    shared = _shared_information(data, subset, a.permutations, seed, a.alpha)
     timings["agreement"] = time.perf_counter() - t
     for i, observer in enumerate(data.observers):
         missing = int((data.decisions[i] < 0).sum())
@@ -488,31 +488,24 @@ def _mean_agreement(data: StudyData, observer: str, first: list[int], second: li
 
 
 def _shared_information(
-    data: StudyData,
-    subset: Tensor,
-    infos: dict[str, drivers.DecisionInformation],
-    n_perm: int,
-    seed: int,
-    alpha: float,
+    data: StudyData, subset: Tensor, n_perm: int, seed: int, alpha: float
 ) -> list[SharedInformation]:
-    """I_ccs redundancy about each numeric factor group between each model's and the people's
-    decisions (`analyses.agreement.shared_information`), FWER-corrected over models x groups.
-    Category groups have no I_ccs estimator fast enough for a permutation null (the exact
-    discrete one takes ~1 s per sparse 16-class table): they get the MMI bracket only."""
+    """I_ccs redundancy about each factor group between each model's and the people's
+    decisions (`analyses.agreement.shared_information`), FWER-corrected over models x groups."""
     from analyses.drivers import MIN_CLASS_TRIALS
 
     models, humans = data.models, data.humans
     if not models or not humans:
         return []
-    numeric = {
-        v.name: v.values[subset]
+    groups = {
+        v.name: (v.values[subset] if v.kind == "continuous" else (v.values[subset], v.levels))
         for v in data.variables
-        if v.kind == "continuous" and v.name == v.group
+        if v.name == v.group
     }
     rows = {o: data.observers.index(o) for o in (*models, *humans)}
     with data_problems("the shared information of the model and people"):
         res = agreement.shared_information(
-            list(numeric.values()),
+            list(groups.values()),
             data.decisions[[rows[o] for o in models]][:, subset],
             data.decisions[[rows[o] for o in humans]][:, subset],
             len(data.classes),
@@ -520,38 +513,20 @@ def _shared_information(
             seed=seed,
             min_class_trials=MIN_CLASS_TRIALS,
         )
-    names = list(numeric)
-
-    def bracket(model: str, group: str) -> float:
-        # MMI from the informations the drivers report, averaged over the people.
-        own = float(infos[model].mi[infos[model].names.index(group)])
-        mi = [float(infos[o].mi[infos[o].names.index(group)]) for o in humans]
-        return sum(min(own, x) for x in mi) / max(len(mi), 1)
-
-    out = []
-    for i, model in enumerate(models):
-        for g in data.groups:
-            if g in numeric:
-                j = names.index(g)
-                out.append(
-                    SharedInformation(
-                        model,
-                        g,
-                        float(res.redundancy[i, j]),
-                        float(res.p_value[i, j]),
-                        bool(res.p_value[i, j] <= alpha),
-                        "ccs",
-                        redundancy_mmi_bits=float(res.mmi[i, j]),
-                        coinformation_bits=float(res.coinformation[i, j]),
-                    )
-                )
-            else:
-                out.append(
-                    SharedInformation(
-                        model, g, math.nan, math.nan, False, "none", bracket(model, g)
-                    )
-                )
-    return out
+    return [
+        SharedInformation(
+            model,
+            g,
+            float(res.redundancy[i, j]),
+            float(res.p_value[i, j]),
+            bool(res.p_value[i, j] <= alpha),
+            "ccs",
+            redundancy_mmi_bits=float(res.mmi[i, j]),
+            coinformation_bits=float(res.coinformation[i, j]),
+        )
+        for i, model in enumerate(models)
+        for j, g in enumerate(groups)
+    ]
 
 
 # ------------------------------------------------------------------------------------------

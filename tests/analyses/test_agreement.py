@@ -275,3 +275,34 @@ def test_shared_information_without_answers_or_permutations_is_nan_not_an_error(
     assert math.isnan(float(none.redundancy)) and int(none.n_rows) == 0
     fast = shared_information(groups, model, people, 4, n_perm=0, seed=0)
     assert math.isfinite(float(fast.redundancy)) and math.isnan(float(fast.p_value))
+
+
+def _category_panel(seed: int, model_half: str, n: int = 480):
+    """A 4-level category F = (u, v); the model reveals u or v (15 % flips, plus a random
+    bit), four people reveal v; one person skips 40 trials."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randint(0, 2, (n,), generator=g)
+    v = torch.randint(0, 2, (n,), generator=g)
+
+    def reveal(bit: torch.Tensor) -> torch.Tensor:
+        kept = torch.where(torch.rand(n, generator=g) < 0.85, bit, 1 - bit)
+        return 2 * kept + torch.randint(0, 2, (n,), generator=g)
+
+    people = torch.stack([reveal(v) for _ in range(4)])
+    people[1, :40] = -1
+    return [(2 * u + v, 4)], reveal(u if model_half == "u" else v)[None], people
+
+
+def test_shared_information_about_a_category_is_the_same_information():
+    # The model knows one half of the category, people the other: |R| ~ 0 and significant at
+    # the nominal rate (measured: 1 of 20, |R| <= 0.03 bits; 2 of 20 allowed); both know the
+    # same half: significant in every seed (~0.4 bits).
+    false_positives = 0
+    for seed in range(20):
+        kw = {"n_perm": 200, "seed": seed, "min_class_trials": 20}
+        other = shared_information(*_category_panel(seed, "u"), 4, **kw)
+        same = shared_information(*_category_panel(seed, "v"), 4, **kw)
+        assert float(other.mmi) > 0.1 and abs(float(other.redundancy)) < 0.05, seed
+        false_positives += float(other.p_value) <= 0.05
+        assert float(same.p_value) <= 1 / 201 + 1e-12 and float(same.redundancy) > 0.1, seed
+    assert false_positives <= 2

@@ -17,6 +17,7 @@ from analyses.info import copnorm
 from analyses.pid import (
     PIDResult,
     ccs_category_target,
+    ccs_discrete_counts,
     ccs_mixed,
     ccs_two_decisions,
     ccs_with_decision,
@@ -698,3 +699,34 @@ def test_ccs_category_target_decision_term_is_the_plug_in_mi_and_bounded_by_entr
     assert 0 < float(res.red + res.unq1) <= h_f + 1e-9
     assert float(res.total) <= h_f + 1e-9
     assert 0 < float(res.red) <= min(float(res.red + res.unq1), plug) + 0.02
+
+
+def test_fast_discrete_ccs_agrees_with_the_exact_one_and_with_dit_on_samples() -> None:
+    g = torch.Generator().manual_seed(9)
+    n = 3000
+    f = torch.randint(0, 4, (n,), generator=g)
+    a = torch.where(torch.rand(n, generator=g) < 0.6, f, torch.randint(0, 4, (n,), generator=g))
+    b = torch.where(
+        torch.rand(n, generator=g) < 0.6, f // 2 * 2, torch.randint(0, 4, (n,), generator=g)
+    )
+    exact = pid_discrete_from_samples(a, b, f, 4, 4, 4, "ccs")
+    fast = ccs_discrete_counts(a, b, f, 4, 4, 4, dtype=torch.float64)
+    fast32 = ccs_discrete_counts(a, b, f, 4, 4, 4)
+    # Full-support table: 50 IPF sweeps converge far below the tolerance used for R.
+    assert float(fast.red) == pytest.approx(float(exact.red), abs=1e-6)
+    assert float(fast32.red) == pytest.approx(float(exact.red), abs=1e-5)
+    p = _joint_counts_numpy(a.numpy(), b.numpy(), f.numpy())
+    assert float(fast.red) == pytest.approx(_dit_atoms(p, "ccs")[0], abs=2e-3)
+    # Batched over permutations of one source equals a loop.
+    perms = torch.stack([torch.randperm(n, generator=g) for _ in range(3)])
+    batched = ccs_discrete_counts(a, b[perms], f, 4, 4, 4, dtype=torch.float64).red
+    loop = torch.stack(
+        [ccs_discrete_counts(a, b[q], f, 4, 4, 4, dtype=torch.float64).red for q in perms]
+    )
+    torch.testing.assert_close(batched, loop, rtol=0, atol=1e-12)
+
+
+def _joint_counts_numpy(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> np.ndarray:
+    p = np.zeros((4, 4, 4))
+    np.add.at(p, (a, b, f), 1.0)
+    return p / p.sum()
