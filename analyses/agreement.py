@@ -181,18 +181,11 @@ def shared_information(
         dp, n_p, _ = merge_rare_classes(
             human_decisions[:, stim][rows_h, rows_s], n_classes, min_class_trials
         )
-        dm = dm[rows_s]
-        # Each row's partner is a row of stimulus pi(s): all rows of one stimulus carry the
-        # same F and model decision, so the first one stands for all.
-        first = torch.full((stim.numel(),), -1, dtype=torch.int64, device=dev)
-        first.scatter_reduce_(
-            0, rows_s, torch.arange(rows_s.numel(), device=dev), "amin", include_self=False
-        )
+        dm_stim, dm = dm, dm[rows_s]
         numeric = [j for j, g in enumerate(groups) if isinstance(g, Tensor)]
         # float32 throughout, observed and surrogates alike (pid._work_dtype).
-        cfs = {
-            j: copnorm(groups[j][stim].to(torch.float64)).to(torch.float32)[rows_s] for j in numeric
-        }
+        # One row per stimulus; the person-trials index it with rows_s (pid's row_of).
+        cfs = {j: copnorm(groups[j][stim].to(torch.float64)).to(torch.float32) for j in numeric}
         codes = {
             j: (g[0][stim][rows_s], int(g[1]))
             for j, g in enumerate(groups)
@@ -203,29 +196,32 @@ def shared_information(
         widest = max((c.shape[1] for c in cfs.values()), default=1)
         most = max((levels for _, levels in codes.values()), default=1)
         per = 4 * (2 * rows_s.numel() + 12 * n_m * n_p * most)  # a category group's tables
-        if cfs:  # the continuous groups' cells per row
-            per = max(per, 4 * rows_s.numel() * (4 * n_m * n_p + 8 * widest + n_m + n_p))
+        if cfs:  # the continuous groups: cells per stimulus, designs per person-trial
+            cells = stim.numel() * (4 * n_m * n_p + 8 * widest)
+            per = max(per, 4 * (cells + rows_s.numel() * (4 * widest + 2 * (n_m + n_p))))
         chunk = max(1, _CHUNK_BYTES // per)
         for start in range(0, n_perm, chunk):
             perms = stats.permutation_indices(
                 stim.numel(), min(chunk, n_perm - start), seed, device=dev, start=start
             )
             c = perms.shape[0]
-            partner = first[perms[:, rows_s]]  # [c, rows]
             for j, cf in cfs.items():
-                target, moved = independent_copies(cf, dm, partner)
-                sur[start : start + c, j] = ccs_two_decisions(target, dp, moved, n_p, n_m).red
+                # Stimulus s gets the model's decision and a copy of F from stimulus pi(s).
+                target, moved = independent_copies(cf, dm_stim, perms)
+                sur[start : start + c, j] = ccs_two_decisions(
+                    target, dp, moved[:, rows_s], n_p, n_m, row_of=rows_s
+                ).red
             # A category group is a discrete target: plug-in discrete I_ccs, with the model's
             # decisions shuffled over stimuli for the null (methods.md 2.9; calibrated where
             # the two know different halves of a category, unlike the mixed case).
-            shuffled = dm[partner]
+            shuffled = dm_stim[perms][:, rows_s]
             for j, (f, levels) in codes.items():
                 sur[start : start + c, j] = ccs_discrete_counts(
                     dp, shuffled, f, n_p, n_m, levels
                 ).red
         for j in range(len(groups)):
             if j in cfs:
-                res = ccs_two_decisions(cfs[j], dp, dm, n_p, n_m)
+                res = ccs_two_decisions(cfs[j], dp, dm, n_p, n_m, row_of=rows_s)
             else:
                 f, levels = codes[j]
                 res = ccs_discrete_counts(dp, dm, f, n_p, n_m, levels)

@@ -1084,7 +1084,9 @@ def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
     return PIDResult(*(torch.where(ok, t, torch.nan) for t in res))
 
 
-def ccs_two_decisions(s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> PIDResult:
+def ccs_two_decisions(
+    s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int, *, row_of: Tensor | None = None
+) -> PIDResult:
     """I_ccs redundancy of two discrete sources A, B (e.g. a person's and a model's decisions)
     about a continuous target S, in bits (source 1 = A, source 2 = B).
 
@@ -1097,9 +1099,13 @@ def ccs_two_decisions(s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> PI
 
     Parameters
     ----------
-    s : Tensor (..., n, ds); target samples (copula-normalised factors).
+    s : Tensor (..., n, ds); target samples (copula-normalised factors), or (..., u, ds) of
+        u distinct values with ``row_of``.
     a, b : Tensor (..., n); integer codes in ``[0, n_a)`` and ``[0, n_b)``.
     n_a, n_b : numbers of levels.
+    row_of : Tensor (n,), int64, optional; trial t's target is ``s[row_of[t]]`` (e.g. one row
+        per stimulus and several people's answers to it: the densities are computed once
+        per stimulus). The result equals that of the expanded ``s``.
 
     Returns
     -------
@@ -1107,10 +1113,12 @@ def ccs_two_decisions(s: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> PI
         Atoms of the broadcast batch shape, bits (float32 for a float32 ``s``, else float64).
     """
     dtype = _work_dtype(s)
-    n = s.shape[-2]
-    s = _check_design("s", s, n, dtype)
+    n = a.shape[-1]
+    if row_of is not None:
+        _check_codes("row_of", row_of, n, s.shape[-2])
+    s = _check_design("s", s, s.shape[-2] if row_of is not None else n, dtype)
     a, b = _check_codes("a", a, n, n_a), _check_codes("b", b, n, n_b)
-    m = _additive_mixture(s, a, b, n_a, n_b)
+    m = _additive_mixture(s, a, b, n_a, n_b, row_of)
     res = _ccs_from_local(m.lq_a - m.lq, m.lq_b - m.lq, m.ll_ab - m.lq)
     return PIDResult(*(torch.where(m.ok, t, torch.nan) for t in res))
 
@@ -1162,10 +1170,20 @@ class _Mixture(NamedTuple):
     ok: Tensor  # [...]: the fits are regular
 
 
-def _additive_mixture(y: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> _Mixture:
-    n, dtype = y.shape[-2], y.dtype
+def _additive_mixture(
+    y: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int, row_of: Tensor | None = None
+) -> _Mixture:
+    """The mixture's per-trial terms; ``row_of`` (n,) maps each trial to its row of ``y``
+    when trials share values (``y [..., u, dy]``), so the cell densities are computed once
+    per distinct value."""
+    n = a.shape[-1]
+    if row_of is None:
+        row_of = torch.arange(y.shape[-2], device=y.device)
+    dtype = y.dtype
     batch = torch.broadcast_shapes(y.shape[:-2], a.shape[:-1], b.shape[:-1])
-    y, a, b = y.expand(*batch, *y.shape[-2:]), a.expand(*batch, n), b.expand(*batch, n)
+    y = y.expand(*batch, *y.shape[-2:])
+    a, b = a.expand(*batch, n), b.expand(*batch, n)
+    rows = y[..., row_of, :]  # [..., n, dy]
     oh_a = torch.nn.functional.one_hot(a, n_a).to(dtype)
     oh_b = torch.nn.functional.one_hot(b, n_b).to(dtype)
     # Additive least squares: the first level of each code is the intercept's, unused levels
@@ -1175,10 +1193,10 @@ def _additive_mixture(y: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> _M
     used_a[0] = used_b[0] = False
     x = torch.cat([oh_a[..., used_a], oh_b[..., used_b]], -1)
     xc = x - x.mean(-2, keepdim=True)
-    yc = y - y.mean(-2, keepdim=True)
+    yc = rows - rows.mean(-2, keepdim=True)
     chol, info_x = torch.linalg.cholesky_ex(xc.mT @ xc)
     beta = torch.cholesky_solve(xc.mT @ yc, chol)  # [..., p, dy]
-    intercept = y.mean(-2) - (x.mean(-2)[..., None, :] @ beta)[..., 0, :]  # [..., dy]
+    intercept = rows.mean(-2) - (x.mean(-2)[..., None, :] @ beta)[..., 0, :]  # [..., dy]
     resid = yc - xc @ beta
     cov = resid.mT @ resid / n
     eff_a = torch.zeros(*batch, n_a, y.shape[-1], dtype=dtype, device=y.device)
@@ -1187,22 +1205,26 @@ def _additive_mixture(y: Tensor, a: Tensor, b: Tensor, n_a: int, n_b: int) -> _M
     eff_a[..., used_a, :] = beta[..., :k, :]
     eff_b[..., used_b, :] = beta[..., k:, :]
     mu = intercept[..., None, None, :] + eff_a[..., :, None, :] + eff_b[..., None, :, :]
-    ll, ok = _cells_logpdf(y, mu.flatten(-3, -2), cov)  # [..., n, A * B]
+    ll, ok = _cells_logpdf(y, mu.flatten(-3, -2), cov)  # [..., u, A * B]
     ll = ll.unflatten(-1, (n_a, n_b))
     counts = (oh_a.mT @ oh_b)[..., None, :, :]  # [..., 1, A, B]
     log_ab = torch.log(counts / n)
     count_a, count_b = counts.sum(-1, keepdim=True), counts.sum(-2, keepdim=True)
-    log_b_a = torch.log(counts / count_a.clamp_min(1))
-    log_a_b = torch.log(counts / count_b.clamp_min(1))
-    idx_a = a[..., None, None].expand(*batch, n, 1, n_b)
-    idx_b = b[..., None, None].expand(*batch, n, n_a, 1)
-    row_ab = log_ab.expand(*batch, n, n_a, n_b).gather(-2, idx_a)[..., 0, :]  # [..., n, B]
+    # Per distinct value: ln q(y), ln q(y | a) for every a, ln q(y | b) for every b.
+    lq_u = torch.logsumexp((log_ab + ll).flatten(-2), -1)  # [..., u]
+    lqa_u = torch.logsumexp(torch.log(counts / count_a.clamp_min(1)) + ll, -1)  # [..., u, A]
+    lqb_u = torch.logsumexp(torch.log(counts / count_b.clamp_min(1)) + ll, -2)  # [..., u, B]
+
+    def at(table: Tensor, index: Tensor) -> Tensor:
+        return table.flatten(-2).gather(-1, index)
+
+    r = row_of.expand(*batch, n)
     return _Mixture(
-        lq=torch.logsumexp((log_ab + ll).flatten(-2), -1),
-        lq_a=torch.logsumexp((log_b_a + ll).gather(-2, idx_a)[..., 0, :], -1),
-        lq_b=torch.logsumexp((log_a_b + ll).gather(-1, idx_b)[..., 0], -1),
-        ll_ab=ll.gather(-2, idx_a)[..., 0, :].gather(-1, b[..., None])[..., 0],
-        log_ab_t=row_ab.gather(-1, b[..., None])[..., 0],
+        lq=lq_u.gather(-1, r),
+        lq_a=at(lqa_u, r * n_a + a),
+        lq_b=at(lqb_u, r * n_b + b),
+        ll_ab=ll.flatten(-3).gather(-1, (r * n_a + a) * n_b + b),
+        log_ab_t=log_ab.flatten(-3).expand(*batch, n_a * n_b).gather(-1, a * n_b + b),
         log_a_t=torch.log(oh_a.sum(-2) / n).gather(-1, a),
         log_b_t=torch.log(oh_b.sum(-2) / n).gather(-1, b),
         ok=ok & (info_x == 0),

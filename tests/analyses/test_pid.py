@@ -730,3 +730,16 @@ def _joint_counts_numpy(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> np.ndarr
     p = np.zeros((4, 4, 4))
     np.add.at(p, (a, b, f), 1.0)
     return p / p.sum()
+
+
+def test_two_decisions_with_shared_rows_equals_the_expanded_target() -> None:
+    g = torch.Generator().manual_seed(6)
+    s = torch.randn(50, 2, generator=g, dtype=torch.float64)
+    row_of = torch.arange(50).repeat(3)  # three people per stimulus
+    a = torch.randint(0, 3, (150,), generator=g)
+    b = torch.randint(0, 3, (50,), generator=g)[row_of]
+    shared = ccs_two_decisions(s, a, b, 3, 3, row_of=row_of)
+    expanded = ccs_two_decisions(s[row_of], a, b, 3, 3)
+    torch.testing.assert_close(torch.stack(shared), torch.stack(expanded), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="row_of"):
+        ccs_two_decisions(s, a, b, 3, 3, row_of=row_of + 1)
