@@ -38,7 +38,6 @@ from torch import Tensor
 
 __all__ = [
     "PIDResult",
-    "ccs_mixed",
     "ccs_category_target",
     "ccs_discrete_counts",
     "ccs_two_decisions",
@@ -880,37 +879,11 @@ def coinformation(a1: Tensor, a2: Tensor, s: Tensor, biascorrect: bool = True) -
 # frequencies, q is Gaussian in the continuous block, with a covariance shared by all discrete
 # cells and a mean that is *additive* in the discrete variables (the sufficient statistics
 # 1{a} y, y y' and 1{a, b} contain no triple term). Without discrete sources q is the fitted
-# Gaussian itself (ccs_mixed); with them its continuous marginals are class mixtures, so a
-# discrete source's local information is bounded by its surprisal (ccs_with_decision,
-# ccs_two_decisions). The sign-filtered local co-information is averaged over the observed
-# trials (methods.md 2.10, "or over the copula-normalised observed trials").
-
-
-def _loglik(y: Tensor, x: Tensor | None) -> Tensor:
-    """Per-trial Gaussian log-likelihood ``[..., n]`` (nats) of ``y [..., n, dy]`` under the
-    least-squares fit on ``[1, x]`` (``x [..., n, p]``; ``None``: intercept only) with its
-    maximum-likelihood residual covariance. NaN where a fit is singular."""
-    n, dy = y.shape[-2], y.shape[-1]
-    # Centring y and x is the intercept; it keeps the normal equations p x p.
-    resid = y - y.mean(-2, keepdim=True)
-    ok = torch.ones(resid.shape[:-2], dtype=torch.bool, device=y.device)
-    if x is not None:
-        xc = x - x.mean(-2, keepdim=True)
-        chol, info_x = torch.linalg.cholesky_ex(xc.mT @ xc)
-        beta = torch.cholesky_solve(xc.mT @ resid, chol)
-        resid = resid - xc @ beta
-        ok = ok & (info_x == 0)
-    chol_r, info_r = torch.linalg.cholesky_ex(resid.mT @ resid / n)
-    maha = ((resid @ torch.cholesky_inverse(chol_r)) * resid).sum(-1)
-    logdet = 2 * torch.log(torch.diagonal(chol_r, dim1=-2, dim2=-1)).sum(-1)
-    ll = -0.5 * (maha + logdet[..., None] + dy * math.log(2 * math.pi))
-    return torch.where((ok & (info_r == 0))[..., None], ll, torch.nan)
-
-
-def _cat_designs(a: Tensor, b: Tensor) -> Tensor:
-    """Columns of ``a [..., n, p]`` then ``b [..., n, q]``, batch dims broadcast."""
-    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    return torch.cat([a.expand(*batch, *a.shape[-2:]), b.expand(*batch, *b.shape[-2:])], -1)
+# Gaussian itself (gcmi_pid with "ccs"); with them its continuous marginals are class
+# mixtures, so a discrete source's local information is bounded by its surprisal
+# (ccs_with_decision, ccs_two_decisions, ccs_category_target). The sign-filtered local
+# co-information is averaged over the observed trials (methods.md 2.10, "or over the
+# copula-normalised observed trials").
 
 
 def _ccs_from_local(i1: Tensor, i2: Tensor, i12: Tensor) -> PIDResult:
@@ -936,51 +909,6 @@ def _work_dtype(*xs: Tensor) -> torch.dtype:
     # than float64 at n = 960; the redundancies differ by < 1e-6 bits, against a null spread
     # of ~1e-2 bits), everything else gets float64.
     return torch.float32 if all(x.dtype == torch.float32 for x in xs) else torch.float64
-
-
-def ccs_mixed(s: Tensor, x1: Tensor, x2: Tensor) -> PIDResult:
-    """I_ccs redundancy of two continuous sources about a continuous target, in bits.
-
-    The local informations are those of the Gaussian fit (the maximum-entropy model of the
-    pairwise second moments): ``i(A; s_t)`` is the log-likelihood gain of trial t when S is
-    regressed on A, ``i(A1, A2; s_t)`` the gain of the fit on both.
-    ``R = mean_t c_t 1{sign c_t = sign i(A1;s_t) = sign i(A2;s_t) = sign i(A1,A2;s_t)}``
-    with ``c_t = i(A1;s_t) + i(A2;s_t) - i(A1,A2;s_t)``. R is zero in
-    expectation when the sources inform about independent parts of S (their gains add up),
-    which MMI is not. Estimates are plug-in (biased upward by about ``dim(S) * p / (2 n ln 2)``
-    bits per term): compare with a permutation null.
-
-    Parameters
-    ----------
-    s : Tensor (..., n, ds)
-        Target samples, ideally copula-normalised (methods.md 2.1).
-    x1, x2 : Tensor (..., n, p1), (..., n, p2)
-        The two continuous sources (copula-normalised). For discrete sources use
-        :func:`ccs_with_decision` or :func:`ccs_two_decisions`: a least-squares fit on
-        indicator codes would give q(s) a single Gaussian, which overstates the information
-        of clustered factors many times over. An intercept is added. Leading dims broadcast
-        and are a batch; a design without a batch dim is fitted once. Computed in float32
-        when all three are float32, else in float64.
-
-    Returns
-    -------
-    PIDResult
-        Atoms of the broadcast batch shape, bits, in the working dtype; ``.mmi`` and
-        ``.coinformation`` give the bracket from the same three informations. NaN where a fit
-        is singular.
-    """
-    if s.dim() < 2:
-        raise ValueError(f"s must be [..., n, ds], got {tuple(s.shape)}")
-    n = s.shape[-2]
-    dtype = _work_dtype(s, x1, x2)
-    s = _check_design("s", s, n, dtype)
-    x1, x2 = _check_design("x1", x1, n, dtype), _check_design("x2", x2, n, dtype)
-    ll0 = _loglik(s, None)
-    i1 = _loglik(s, x1) - ll0
-    i2 = _loglik(s, x2) - ll0
-    i12 = _loglik(s, _cat_designs(x1, x2)) - ll0
-    i1, i2, i12 = torch.broadcast_tensors(i1, i2, i12)
-    return _ccs_from_local(i1, i2, i12)
 
 
 def independent_copies(s: Tensor, moved: Tensor, partner: Tensor) -> tuple[Tensor, Tensor]:

@@ -43,22 +43,24 @@ LANG = typer.Option(
 def _run(
     config_path: Path,
     out: Path,
-    lang: Lang | None,
+    lang: str | None,
     device: Device | None,
     seed: int | None,
     history_db: Path | None,
     record: bool = True,
     verbosity: Verbosity = Verbosity.normal,
-    also: tuple[Lang, ...] = (),
 ) -> None:
     from reportgen.config import load_config
     from reportgen.runner import render_run, run_study
+
+    langs = _languages(lang)
+    first, also = (langs[0], langs[1:]) if langs else (None, [])
 
     with cleanup_on_terminate(), cli_errors():
         config = load_config(config_path).with_overrides(
             seed=seed,
             device=device.value if device else None,
-            language=lang.value if lang else None,
+            language=first.value if first else None,
         )
         with progress_bars(verbosity) as progress:
             result = run_study(config, out, history_db=history_db, progress=progress, record=record)
@@ -112,19 +114,7 @@ def run(
 ) -> None:
     """Run the study described by CONFIG and write its report to OUT."""
     level = _verbosity(quiet, verbose)
-    langs = _languages(lang)
-    first = langs[0] if langs else None
-    _run(
-        config,
-        out,
-        first,
-        device,
-        seed,
-        history_db,
-        record=not no_history,
-        verbosity=level,
-        also=tuple(langs[1:]),
-    )
+    _run(config, out, lang, device, seed, history_db, record=not no_history, verbosity=level)
 
 
 @app.command()
@@ -150,19 +140,7 @@ def demo(
     out_dir = out or Path(f"out/{name}")
     level = _verbosity(quiet, verbose)
     record = history_db is not None
-    langs = _languages(lang)
-    first = langs[0] if langs else None
-    _run(
-        config_path,
-        out_dir,
-        first,
-        device,
-        None,
-        history_db,
-        record=record,
-        verbosity=level,
-        also=tuple(langs[1:]),
-    )
+    _run(config_path, out_dir, lang, device, None, history_db, record=record, verbosity=level)
 
 
 @app.command()

@@ -18,7 +18,6 @@ from analyses.pid import (
     PIDResult,
     ccs_category_target,
     ccs_discrete_counts,
-    ccs_mixed,
     ccs_two_decisions,
     ccs_with_decision,
     coinformation,
@@ -513,20 +512,6 @@ def _parts_case(seed: int, layer_carries: int, n: int = 960):
     h[:, 0] = f[:, layer_carries] + 0.5 * h[:, 0]
     d = _quartile(f[:, 1] + 0.3 * torch.randn(n, generator=g, dtype=torch.float64))
     return copnorm(f), copnorm(h), d
-
-
-def test_mixed_ccs_all_continuous_matches_gaussian_monte_carlo_case14() -> None:
-    # Independent oracle: red_ccs_gaussian averages the same local terms over draws from the
-    # fitted Gaussian; ccs_mixed over the observed trials of a large sample. Sampling error of
-    # the 2e5-trial estimate ~1e-3 bits, Monte Carlo error `se`.
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(200_000, 3, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(COV14).T
-    res = ccs_mixed(x[:, 2:], x[:, :1], x[:, 1:2])
-    red, se = red_ccs_gaussian(COV14, (1, 1, 1))
-    assert abs(float(res.red) - float(red)) <= 3e-3 + 4 * float(se)
-    # The averaged local terms are the Gaussian informations of the fitted model.
-    assert float(res.red + res.unq1) == pytest.approx(I1_14, abs=5e-3)
-    assert float(res.total) == pytest.approx(I12_14, abs=5e-3)
 
 
 def _lda_reference(s: np.ndarray, h: np.ndarray, d: np.ndarray) -> tuple[float, float, float]:
