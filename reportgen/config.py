@@ -56,6 +56,18 @@ __all__ = [
 GENERATORS: tuple[str, ...] = ("parts",)
 
 LANGUAGES = ("en", "ja")
+#: What a factor group is to the decision, which the report's lights and wording follow:
+#: ``diagnostic`` (the judgement should rest on it), ``incidental`` (tells the classes apart
+#: in these images but is not what the judgement should rest on: a shortcut) and
+#: ``nuisance`` (should not matter at all: lighting, pose, position).
+ROLES = ("diagnostic", "incidental", "nuisance")
+#: Groups without a ``[roles]`` entry: these names are taken as nuisance, any other as
+#: diagnostic, and the report says the role was assumed.
+NUISANCE_NAMES = frozenset(
+    {"nuisance", "lighting", "light", "pose", "position", "background", "viewpoint", "camera"}
+)
+#: What ``[labels.<lang>]`` can give display names for.
+LABEL_KINDS = ("groups", "factors", "classes", "conditions", "models", "report")
 DEVICES = ("auto", "cpu", "cuda")
 REDUCTIONS = ("gap",)
 PROJECTIONS = ("none", "pca", "random")
@@ -117,6 +129,8 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "conditions",
     ),
     "cues": ("shape", "texture", "morph_from", "morph_to", "morph_level"),
+    "roles": (),  # free keys: one per factor group
+    "labels": LANGUAGES,
 }
 _REQUIRED_SECTIONS = ("report", "stimuli", "factors")
 
@@ -292,6 +306,9 @@ class Config:
     decisions: DecisionsConfig | None
     analysis: AnalysisConfig
     cues: CuesConfig = field(default_factory=CuesConfig)
+    roles: dict[str, str] = field(default_factory=dict)  # every factor group -> one of ROLES
+    roles_assumed: tuple[str, ...] = ()  # groups whose role came from NUISANCE_NAMES
+    labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # lang->kind->id
     canonical: str = field(repr=False, default="")  # sorted-key JSON of the parsed TOML
 
     @property
@@ -640,6 +657,8 @@ def load_config(path: str | Path) -> Config:
     humans = _read_humans(r, raw)
     analysis = _read_analysis(r, raw)
     cues = _read_cues(r, raw)
+    roles, assumed = _read_roles(r, raw, factors or {})
+    labels = _read_labels(r, raw, factors or {}, stimuli.classes if stimuli else None)
 
     if (
         model is not None
@@ -669,6 +688,9 @@ def load_config(path: str | Path) -> Config:
         decisions=decisions,
         analysis=analysis,
         cues=cues,
+        roles=roles,
+        roles_assumed=assumed,
+        labels=labels,
         canonical=canonical,
     )
 
@@ -966,6 +988,67 @@ def _read_factors(r: _Reader, raw: dict[str, Any]) -> dict[str, tuple[str, ...]]
         if globs is not None:
             groups[group] = globs
     return groups
+
+
+def _read_roles(
+    r: _Reader, raw: dict[str, Any], factors: Mapping[str, tuple[str, ...]]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """``[roles]``: one of ROLES per factor group; groups left out get a role from their name
+    (NUISANCE_NAMES) and are returned as assumed."""
+    sec = r.section(raw, "roles") or {}
+    for group in sec:
+        if group not in factors:
+            r.problem(f"roles.{group}", "not a factor group" + _suggest(group, tuple(factors)))
+    roles: dict[str, str] = {}
+    assumed = []
+    for group in factors:
+        if group in sec:
+            roles[group] = r.choice(sec, "roles", group, ROLES, "diagnostic")
+        else:
+            roles[group] = "nuisance" if group.lower() in NUISANCE_NAMES else "diagnostic"
+            assumed.append(group)
+    return roles, tuple(assumed)
+
+
+def _read_labels(
+    r: _Reader,
+    raw: dict[str, Any],
+    factors: Mapping[str, tuple[str, ...]],
+    classes: tuple[str, ...] | None,
+) -> dict[str, dict[str, dict[str, str]]]:
+    """``[labels.<lang>.<kind>]``: display names (id = "name") of groups, factors, classes,
+    conditions and models in one report language, and its ``report.title``. Ids of groups
+    and of listed classes are checked here; the others exist only once the stimuli are
+    read, and an unknown one is simply never shown."""
+    sec = r.section(raw, "labels") or {}
+    known: dict[str, tuple[str, ...] | None] = {
+        "groups": tuple(factors),
+        "classes": classes,
+        "report": ("title",),  # the report's title in that language
+    }
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for lang, kinds in sec.items():
+        if not isinstance(kinds, dict):
+            r.problem(f"labels.{lang}", f"must be a table, got {_type_name(kinds)}")
+            continue
+        for kind, names in kinds.items():
+            where = f"labels.{lang}.{kind}"
+            if kind not in LABEL_KINDS:
+                r.problem(where, "unknown kind" + _suggest(kind, LABEL_KINDS))
+                continue
+            if not isinstance(names, dict):
+                r.problem(where, f'must be a table of id = "display name", got {_type_name(names)}')
+                continue
+            ids = known.get(kind)
+            for key, name in names.items():
+                if not isinstance(name, str) or not name.strip():
+                    r.problem(f"{where}.{key}", f"must be non-empty text, got {name!r}")
+                elif ids is not None and key not in ids:
+                    hint = _suggest(key, ids)
+                    r.problem(f"{where}.{key}", f"not one of the study's {kind}{hint}")
+                else:
+                    out.setdefault(lang, {}).setdefault(kind, {})[key] = name.strip()
+    return out
 
 
 def _read_humans(r: _Reader, raw: dict[str, Any]) -> HumansConfig | None:

@@ -100,6 +100,26 @@ def test_good_config_gives_typed_values_and_paths_relative_to_its_folder(tmp_pat
         cfg.analysis.seed = 1  # type: ignore[misc]
 
 
+def test_roles_and_labels_are_read_and_unlisted_roles_are_assumed(tmp_path: Path) -> None:
+    text = GOOD.replace("[factors]\n", '[factors]\nlighting = ["light_*"]\nplacement = ["pos_*"]\n')
+    text = text.replace(
+        "[humans]",
+        '[roles]\ntexture = "incidental"\nplacement = "nuisance"\n\n'
+        '[labels.ja.groups]\nshape = "形状"\n[labels.ja.classes]\nbolt = "ボルト"\n\n[humans]',
+    )
+    cfg = load_config(_config(tmp_path, text))
+    # A role given is kept whatever the name ("placement" is a nuisance because it says so);
+    # a role not given is assumed from the name, and said to be assumed.
+    assert cfg.roles == {
+        "lighting": "nuisance",
+        "placement": "nuisance",
+        "shape": "diagnostic",
+        "texture": "incidental",
+    }
+    assert set(cfg.roles_assumed) == {"lighting", "shape"}
+    assert cfg.labels == {"ja": {"groups": {"shape": "形状"}, "classes": {"bolt": "ボルト"}}}
+
+
 def test_decision_only_config_has_no_model_and_needs_no_images(tmp_path: Path) -> None:
     cfg = load_config(_config(tmp_path, DECISION_ONLY))
     assert cfg.decision_only and cfg.model is None and cfg.stimuli.images is None
@@ -256,6 +276,37 @@ BAD_CONFIGS = [
         _swap('images = "data/images"', 'images = "data/images"\nclasses = ["a", "b"]'),
         "model.num_classes: is 3 but stimuli.classes lists 2 classes",
         id="classes",
+    ),
+    pytest.param(
+        _swap("[humans]", '[roles]\nshape = "diagnostc"\n\n[humans]'),
+        "roles.shape: must be one of 'diagnostic', 'incidental', 'nuisance' (did you mean "
+        "'diagnostic'?)",
+        id="role",
+    ),
+    pytest.param(
+        _swap("[humans]", '[roles]\nlighting = "nuisance"\n\n[humans]'),
+        "roles.lighting: not a factor group",
+        id="role-group",
+    ),
+    pytest.param(
+        _swap("[humans]", '[labels.fr.groups]\nshape = "forme"\n\n[humans]'),
+        "labels.fr: unknown key",
+        id="label-language",
+    ),
+    pytest.param(
+        _swap("[humans]", '[labels.ja.group]\nshape = "形"\n\n[humans]'),
+        "labels.ja.group: unknown kind (did you mean 'groups'?)",
+        id="label-kind",
+    ),
+    pytest.param(
+        _swap("[humans]", '[labels.ja.groups]\nshap = "形"\n\n[humans]'),
+        "labels.ja.groups.shap: not one of the study's groups (did you mean 'shape'?)",
+        id="label-id",
+    ),
+    pytest.param(
+        _swap("[humans]", '[labels.ja.classes]\nwasher = ""\n\n[humans]'),
+        "labels.ja.classes.washer: must be non-empty text",
+        id="label-empty",
     ),
     pytest.param(
         _swap("[humans]\n", '[humans]\nsimulated = "yes"\n'),

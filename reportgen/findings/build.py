@@ -116,6 +116,9 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
         humans_simulated=data.humans_simulated,
         decision_only=config.decision_only,
         attribution=data.attribution,
+        roles={g: config.roles.get(g, "diagnostic") for g in data.groups},
+        roles_assumed=tuple(g for g in data.groups if g in config.roles_assumed),
+        labels=config.labels,
     )
     run = RunInfo(
         config_hash=config_hash(config),

@@ -16,6 +16,7 @@ from reportgen.findings.queries import (
     group_entries,
     is_finite,
     is_nuisance,
+    is_off_target,
     kappa_of,
     models_of,
     pooled_humans_bias,
@@ -35,11 +36,50 @@ MIN_TRIALS_PER_DIM = 10
 MIN_CONFLICT_TRIALS = 30
 #: A rate or kappa interval wider than this (in absolute units) is "wide".
 MAX_RATE_CI_WIDTH = 0.25
-#: Traffic light 1 (drivers): share of significant nuisance information.
-NUISANCE_AMBER, NUISANCE_RED = 0.10, 0.25
-#: Traffic light 2 (people): |model − people| shape bias, and model kappa / human ceiling.
-SHAPE_GAP_AMBER, SHAPE_GAP_RED = 0.15, 0.40
-KAPPA_RATIO_AMBER, KAPPA_RATIO_RED = 0.70, 0.40
+
+
+@dataclass(frozen=True, slots=True)
+class LightRule:
+    """One row of the rule table: a measured quantity, the key point whose light it sets, and
+    the values from which that light turns amber and red (at or above them, or below them
+    when `above` is False). Recommendations take their severity from the same row, and a
+    recommendation's target is the value that would turn it green."""
+
+    id: str  # locale key: methods.rules.<id>
+    key_point: int  # 1: what drives the decisions; 2: model versus people
+    amber: float
+    red: float
+    above: bool = True
+
+    def light(self, value: float | None) -> str:
+        if not is_finite(value):
+            return "grey"
+        assert value is not None
+        if self.above:
+            return "red" if value >= self.red else "amber" if value >= self.amber else "green"
+        return "red" if value < self.red else "amber" if value < self.amber else "green"
+
+
+#: Share of the information behind the decisions carried by significant nuisance groups.
+NUISANCE_SHARE = LightRule("nuisance_share", 1, 0.10, 0.25)
+#: Share carried by significant groups the judgement should not rest on (incidental or
+#: nuisance): a model mostly deciding on a shortcut is red whatever its accuracy.
+OFF_TARGET_SHARE = LightRule("off_target_share", 1, 0.25, 0.50)
+#: |model − people| shape bias on cue-conflict images.
+SHAPE_GAP = LightRule("shape_gap", 2, 0.15, 0.40)
+#: Model error consistency with people over the people's own (human–human kappa).
+KAPPA_RATIO = LightRule("kappa_ratio", 2, 0.70, 0.40, above=False)
+#: The whole rule table, in the order Methods prints it.
+LIGHT_RULES = (NUISANCE_SHARE, OFF_TARGET_SHARE, SHAPE_GAP, KAPPA_RATIO)
+#: A recommendation's severity is the light of the rule it rests on.
+LIGHT_SEVERITY = {"red": "high", "amber": "medium", "green": "low", "grey": "low"}
+SEVERITY_LIGHT = {"high": "red", "medium": "amber", "low": "green", "info": "green"}
+_LIGHT_ORDER = {"grey": -1, "green": 0, "amber": 1, "red": 2}
+
+
+def worst_light(*lights: str) -> str:
+    """The most severe of several lights (grey only when nothing was assessed)."""
+    return max(lights, key=lambda x: _LIGHT_ORDER[x], default="grey")
 
 
 def _round_up_2sig(x: float) -> int:
@@ -113,54 +153,73 @@ def nuisance_share(f: Findings, model: str) -> float:
     return sum(
         d.share
         for d in group_entries(drivers_of(f, model))
-        if is_nuisance(d.group) and d.significant
+        if is_nuisance(f, d.group) and d.significant
+    )
+
+
+def off_target_share(f: Findings, model: str) -> float:
+    """Summed share of significant groups the judgement should not rest on (incidental or
+    nuisance) for one model."""
+    return sum(
+        d.share
+        for d in group_entries(drivers_of(f, model))
+        if is_off_target(f, d.group) and d.significant
     )
 
 
 def drivers_light(f: Findings) -> str:
-    """Red: a nuisance group leads, or significant nuisance share ≥ NUISANCE_RED; amber: ≥
-    NUISANCE_AMBER or the lead driver is not clearly established; green otherwise."""
-    worst = "green"
+    """Key point 1, "is the model relying on what it should?": the worst over the models of
+    NUISANCE_SHARE and OFF_TARGET_SHARE; red as well when a nuisance group leads; amber at
+    least when the lead group is not clearly established."""
+    lights = []
     for m in models_of(f):
         groups = group_entries(drivers_of(f, m))
         if not groups:
             return "grey"
-        share = nuisance_share(f, m)
         top = groups[0]
-        if (is_nuisance(top.group) and top.significant) or share >= NUISANCE_RED:
-            return "red"
-        if share >= NUISANCE_AMBER or driver_evidence(top, f).level != CLEAR:
-            worst = "amber"
-    return worst
+        lights += [
+            NUISANCE_SHARE.light(nuisance_share(f, m)),
+            OFF_TARGET_SHARE.light(off_target_share(f, m)),
+            "red" if is_nuisance(f, top.group) and top.significant else "green",
+            "amber" if driver_evidence(top, f).level != CLEAR else "green",
+        ]
+    return worst_light(*lights)
+
+
+def shape_gaps(f: Findings) -> dict[str, float]:
+    """|model − people| shape bias per model with both measured."""
+    humans = pooled_humans_bias(f)
+    if humans is None or not is_finite(humans.shape_bias):
+        return {}
+    return {
+        m: abs(sb.shape_bias - humans.shape_bias)
+        for m in models_of(f)
+        if (sb := shape_bias_of(f, m)) and is_finite(sb.shape_bias)
+    }
+
+
+def kappa_ratios(f: Findings) -> dict[str, float]:
+    """Each model's error consistency over the human–human kappa, where that is above 0."""
+    ceiling = kappa_of(f, "human-human")
+    if not (ceiling and is_finite(ceiling.kappa) and ceiling.kappa > 0):
+        return {}
+    return {
+        m: k.kappa / ceiling.kappa
+        for m in models_of(f)
+        if (k := kappa_of(f, m)) and is_finite(k.kappa)
+    }
 
 
 def people_light(f: Findings) -> str:
-    """Grey without people; red: shape-bias gap ≥ SHAPE_GAP_RED or kappa below
-    KAPPA_RATIO_RED of the human ceiling; amber: ≥ SHAPE_GAP_AMBER or < KAPPA_RATIO_AMBER."""
+    """Key point 2, "does the model judge as people do?": grey without people, else the worst
+    over the models of SHAPE_GAP and KAPPA_RATIO."""
     if not f.study.humans:
         return "grey"
-    humans = pooled_humans_bias(f)
-    ceiling = kappa_of(f, "human-human")
-    light = "green"
-    for m in models_of(f):
-        sb = shape_bias_of(f, m)
-        if humans and sb and is_finite(sb.shape_bias) and is_finite(humans.shape_bias):
-            gap = abs(sb.shape_bias - humans.shape_bias)
-            if gap >= SHAPE_GAP_RED:
-                return "red"
-            if gap >= SHAPE_GAP_AMBER:
-                light = "amber"
-        k = kappa_of(f, m)
-        if k and ceiling and is_finite(k.kappa) and is_finite(ceiling.kappa) and ceiling.kappa > 0:
-            ratio = k.kappa / ceiling.kappa
-            if ratio < KAPPA_RATIO_RED:
-                return "red"
-            if ratio < KAPPA_RATIO_AMBER:
-                light = "amber"
-    return light
+    lights = [SHAPE_GAP.light(g) for g in shape_gaps(f).values()]
+    lights += [KAPPA_RATIO.light(r) for r in kappa_ratios(f).values()]
+    return worst_light("green", *lights)
 
 
-SEVERITY_LIGHT = {"high": "red", "medium": "amber", "low": "green", "info": "green"}
 #: A factor group making up less than this part of what the last stage passes on to the
 #: decision is "little of it reaches the decision".
 LITTLE_REACHES = 0.25

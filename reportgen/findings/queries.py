@@ -10,11 +10,6 @@ from collections.abc import Iterable
 from reportgen.errors import ReportgenError
 from reportgen.findings import Driver, ErrorConsistency, Findings, ShapeBias
 
-#: Factor groups that should not matter to a decision (lighting, pose, position ...).
-NUISANCE_GROUPS = frozenset(
-    {"nuisance", "lighting", "light", "pose", "position", "background", "viewpoint", "camera"}
-)
-
 
 def is_finite(x: float | None) -> bool:
     """A real, finite number (not None, NaN or infinite)."""
@@ -45,8 +40,19 @@ def factor_entries(drivers: Iterable[Driver], group: str) -> list[Driver]:
     )
 
 
-def is_nuisance(group: str) -> bool:
-    return group.lower() in NUISANCE_GROUPS
+def role_of(f: Findings, group: str) -> str:
+    """The group's role ("diagnostic", "incidental" or "nuisance"), as the config gave it or,
+    where it did not, as `config.NUISANCE_NAMES` assumed it; never read from the name here."""
+    return f.study.roles.get(group, "diagnostic")
+
+
+def is_nuisance(f: Findings, group: str) -> bool:
+    return role_of(f, group) == "nuisance"
+
+
+def is_off_target(f: Findings, group: str) -> bool:
+    """A group the judgement should not rest on (incidental or nuisance)."""
+    return role_of(f, group) != "diagnostic"
 
 
 def group_total(drivers: Iterable[Driver]) -> float:

@@ -189,6 +189,9 @@ class Study:
     humans_simulated: bool  # True for the demo's simulated panel: the report must say so
     decision_only: bool  # True when no weights were given: no layer analysis
     attribution: str = ""  # data licence and attribution text, shown in Methods and data
+    roles: dict[str, str] = field(default_factory=dict)  # factor group -> config.ROLES entry
+    roles_assumed: tuple[str, ...] = ()  # groups whose role the config did not give
+    labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # lang->kind->id
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,7 @@ class Findings:
         study["classes"] = tuple(study["classes"])
         study["models"] = tuple(study["models"])
         study["humans"] = tuple(study["humans"])
+        study["roles_assumed"] = tuple(study.get("roles_assumed", ()))
         return cls(
             study=Study(**study),
             run=RunInfo(**doc["run"]),

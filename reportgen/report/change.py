@@ -10,7 +10,7 @@ from reportgen.findings import Findings
 if TYPE_CHECKING:
     from reportgen.findings.headline import HistoryRow
 from reportgen.findings.queries import is_finite
-from reportgen.report.format import Formatter, Group, Names
+from reportgen.report.format import Formatter, Group, Model, Names
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ def change_section(
             out.append(
                 fmt.t(
                     "change.top_changed" if len(cur.models) > 1 else "change.top_changed_one",
-                    model=model,
+                    model=Model(model),
                     before=Group(before.top_driver),
                     after=Group(now.top_driver),
                 )

@@ -143,7 +143,7 @@ def _legend_below(fig: plt.Figure, ax: Any, **legend: Any) -> None:
 def _label(f: Findings, fmt: Formatter, observer: str) -> str:
     """How a figure names a model: its id when there are several to tell apart, else simply
     "Model" (an id such as "model" or a long checkpoint name adds nothing to a lone series)."""
-    return fmt.t("figures.model_label") if len(f.study.models) == 1 else observer
+    return fmt.t("figures.model_label") if len(f.study.models) == 1 else fmt.model(observer)
 
 
 def _group_index(f: Findings) -> dict[str, int]:
@@ -275,7 +275,7 @@ def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
         for i, d in enumerate(factors):
             k = gi.get(d.group, 0)
             _bar(ax2, i, d.mi_bits, d.ci_low, d.ci_high, k, alpha=1.0 if d.significant else 0.35)
-        ax2.set_yticks(range(len(factors)), [d.name for d in factors])
+        ax2.set_yticks(range(len(factors)), [fmt.factor(d.name) for d in factors])
         ax2.invert_yaxis()
         ax2.set_xlabel(fmt.t("figures.bits_axis"))
         ax2.set_title(fmt.t("figures.factors_title"), loc="left")
@@ -652,7 +652,7 @@ def make_figures(
     history: list[HistoryRow] | None = None,
 ) -> dict[str, Path]:
     """Draw every figure the Findings support into `figures_dir`; returns name → PNG path."""
-    fmt = Formatter(strings)
+    fmt = Formatter.for_findings(strings, f)
     lang = strings["meta"]["lang"]
     figures_dir.mkdir(parents=True, exist_ok=True)
     people = fmt.t("people.panel_simulated" if f.study.humans_simulated else "people.panel")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from reportgen.findings import Findings
 from reportgen.findings.queries import is_finite, shown_bits
 from reportgen.report.strings import lookup
 
@@ -48,6 +49,27 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class Factor:
+    """A factor column id, shown by the display name the study's labels give it."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Class:
+    """A class id, shown by its display name where the study's labels give one."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A model observer id, shown by its display name where the study's labels give one."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Range:
     """A range of values of one kind ("pct", "bits" or "dec"), e.g. over several models."""
 
@@ -79,6 +101,13 @@ class Names:
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    """A locale key (e.g. "format.bound_at_least"), shown in the report's language."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelCount:
     """`k` of the study's `m` models: "all 7 models", "6 of the 7 models"."""
 
@@ -89,8 +118,17 @@ class ModelCount:
 class Formatter:
     """Number, date and name formats of one language; registered once as Jinja2 filters."""
 
-    def __init__(self, strings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, strings: Mapping[str, Any], labels: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self.s = strings
+        # the study's own display names in this language (config [labels.<lang>.<kind>])
+        self.labels = labels or {}
+
+    @classmethod
+    def for_findings(cls, strings: Mapping[str, Any], f: Findings) -> Formatter:
+        """The formatter of `strings`' language with the display names `f`'s study gives."""
+        return cls(strings, f.study.labels.get(strings["meta"]["lang"], {}))
 
     def t(self, key: str, **params: Any) -> str:
         """The locale string `key` with `params` formatted for this language."""
@@ -114,6 +152,12 @@ class Formatter:
                 return self.num(x)
             case Group(g):
                 return self.group(g)
+            case Factor(name):
+                return self.factor(name)
+            case Class(name):
+                return self.cls(name)
+            case Model(name):
+                return self.model(name)
             case Names(values):
                 return self.join(self.value(x) for x in values)
             case ModelCount(k, m):
@@ -124,6 +168,8 @@ class Formatter:
                 return show(low) if show(low) == show(high) else self.interval(low, high, kind)
             case PStat(p):
                 return self.pstat(p)
+            case Word(key):
+                return self.t(key)
             case Period(text):
                 return self.period(text)
             case float():
@@ -200,14 +246,30 @@ class Formatter:
                 )
         return text
 
+    def _label(self, kind: str, name: str) -> str | None:
+        return self.labels.get(kind, {}).get(name)
+
     def group(self, name: str) -> str:
-        # Group ids come from the user's config; the locale names the usual ones in plain words
-        # and any other group is shown under the name its owner gave it.
-        return self.s["groups"].get(name, name)
+        # Group ids come from the user's config: its display name first, then the locale's
+        # plain words for the usual ones, else the id as its owner wrote it.
+        return self._label("groups", name) or self.s["groups"].get(name, name)
 
     def condition(self, name: str) -> str:
         # Like groups: the built-in conditions have plain names, any other is shown as given.
-        return self.s["conditions"].get(name, name)
+        return self._label("conditions", name) or self.s["conditions"].get(name, name)
+
+    def title(self, title: str) -> str:
+        """The report's title: the study's own for this language, else the config's."""
+        return self._label("report", "title") or title
+
+    def factor(self, name: str) -> str:
+        return self._label("factors", name) or name
+
+    def cls(self, name: str) -> str:
+        return self._label("classes", name) or name
+
+    def model(self, name: str) -> str:
+        return self._label("models", name) or name
 
     def join(self, items: Iterable[str]) -> str:
         return self.s["format"]["list_sep"].join(items)

@@ -30,9 +30,10 @@ from reportgen.findings.queries import (
     models_of,
     no_people_key,
     pooled_humans_bias,
+    role_of,
     shape_bias_of,
 )
-from reportgen.report.format import Formatter, Group, Names, Num, Pct, Range
+from reportgen.report.format import Formatter, Group, Model, Names, Num, Pct, Range
 from reportgen.report.strings import lookup
 
 
@@ -73,7 +74,7 @@ def analysed_line(f: Findings, fmt: Formatter) -> str:
         key = "people_simulated" if f.study.humans_simulated else "people"
         parts.append(fmt.count(len(f.study.humans), key))
     if len(models) == 1 and not is_generic_model_id(models[0], fmt):
-        parts.append(fmt.t("summary.one_model", model=models[0]))
+        parts.append(fmt.t("summary.one_model", model=Model(models[0])))
     else:
         parts.append(fmt.count(len(models), "models"))
     return fmt.t("summary.analysed", items=Names(tuple(parts)))
@@ -115,7 +116,7 @@ def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
             key = "summary.kp1_clear" if ev.level == CLEAR else "summary.kp1_some"
             sentence = fmt.t(key, group=Group(top.group), share=Pct(top.share))
             key = "summary.kp1_with_others" if groups[1:] else "summary.kp1_alone"
-            sentence = fmt.t(key, first=sentence, others=others)
+            sentence = _with_role(f, fmt, fmt.t(key, first=sentence, others=others), top.group)
         evidence = _evidence_line(
             ev.level,
             fmt,
@@ -124,6 +125,8 @@ def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
         )
     else:
         sentence, level, sig, led = _drivers_several(f, fmt, per_model)
+        if level != NONE:
+            sentence = _with_role(f, fmt, sentence, _lead_group(per_model))
         evidence = _evidence_line(
             level,
             fmt,
@@ -138,6 +141,22 @@ def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
     return KeyPoint(1, heading, sentence, evidence, light, fmt.t(f"lights.{light}"))
 
 
+def _with_role(f: Findings, fmt: Formatter, sentence: str, group: str) -> str:
+    """`sentence` about a leading group, followed by what its role makes of it when the
+    judgement should not rest on that group (the reason key point 1 is not green)."""
+    role = role_of(f, group)
+    if role == "diagnostic":
+        return sentence
+    note = fmt.t(f"summary.kp1_role_{role}", group=Group(group))
+    return fmt.t("format.sentence_join").join([sentence, note])
+
+
+def _lead_group(per_model: Mapping[str, list[Driver]]) -> str:
+    """The factor group that leads in most models (the first such in model order on ties)."""
+    tops = [g[0].group for g in per_model.values() if g]
+    return max(dict.fromkeys(tops), key=tops.count)
+
+
 def _drivers_several(
     f: Findings, fmt: Formatter, per_model: Mapping[str, list[Driver]]
 ) -> tuple[str, str, int, int]:
@@ -148,10 +167,7 @@ def _drivers_several(
     significant, out of how many.
     """
     tops = {m: g[0] for m, g in per_model.items() if g}
-    counts: dict[str, int] = {}
-    for d in tops.values():
-        counts[d.group] = counts.get(d.group, 0) + 1
-    lead = max(counts, key=lambda g: counts[g])
+    lead = _lead_group(per_model)
     led = [d for d in tops.values() if d.group == lead]  # the models the sentence speaks of
     shares = [d.share for d in led]
     sig = sum(d.significant for d in led)

@@ -8,26 +8,21 @@ from datetime import UTC, datetime
 
 from reportgen.findings import Findings
 from reportgen.findings.evidence import (
-    KAPPA_RATIO_AMBER,
-    KAPPA_RATIO_RED,
+    LIGHT_RULES,
     MAX_RATE_CI_WIDTH,
     MIN_CONFLICT_TRIALS,
     MIN_TRIALS_PER_DIM,
-    NUISANCE_AMBER,
-    NUISANCE_RED,
-    SHAPE_GAP_AMBER,
-    SHAPE_GAP_RED,
     SMALL_EFFECT_BITS,
     WIDE_CI_RATIO,
 )
-from reportgen.report.format import Formatter, Num, Pct
+from reportgen.report.format import Formatter, Num, Pct, Word
 
 
 def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
     s, r = f.study, f.run
     t = fmt.t
     rows = [
-        (t("methods.study"), f"{s.title} ({s.name})"),
+        (t("methods.study"), f"{fmt.title(s.title)} ({s.name})"),
         (t("methods.period"), fmt.period(s.period) or t("methods.not_recorded")),
         (
             t("methods.stimuli"),
@@ -37,15 +32,29 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
             )
             + t("methods.total", n=Num(r.n_stimuli), trials=Num(r.n_trials)),
         ),
-        (t("methods.classes"), fmt.join(s.classes)),
+        (t("methods.classes"), fmt.join(fmt.cls(c) for c in s.classes)),
         (
             t("methods.factors"),
             t("format.item_sep").join(
-                t("format.pair", label=fmt.group(g), value=fmt.join(cols))
+                t("format.pair", label=fmt.group(g), value=fmt.join(fmt.factor(c) for c in cols))
                 for g, cols in s.groups.items()
             ),
         ),
-        (t("methods.models"), fmt.join(s.models)),
+        (
+            t("methods.roles"),
+            t("format.item_sep").join(
+                t(
+                    "format.pair",
+                    label=fmt.group(g),
+                    value=t("methods.role_assumed", role=Word(f"roles.{r}"))
+                    if g in s.roles_assumed
+                    else t(f"roles.{r}"),
+                )
+                for g, r in s.roles.items()
+            )
+            or t("methods.not_recorded"),
+        ),
+        (t("methods.models"), fmt.join(fmt.model(m) for m in s.models)),
         (t("methods.fingerprint"), r.model_fingerprint or t("methods.no_fingerprint")),
     ]
     if f.layers:
@@ -90,17 +99,28 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
                 per_dim=MIN_TRIALS_PER_DIM,
                 min_conflict=MIN_CONFLICT_TRIALS,
                 rate_width=MAX_RATE_CI_WIDTH,
-                n_amber=Pct(NUISANCE_AMBER),
-                n_red=Pct(NUISANCE_RED),
-                g_amber=Pct(SHAPE_GAP_AMBER),
-                g_red=Pct(SHAPE_GAP_RED),
-                k_amber=Pct(KAPPA_RATIO_AMBER),
-                k_red=Pct(KAPPA_RATIO_RED),
             ),
         ),
         (t("methods.attribution"), s.attribution or t("methods.not_recorded")),
     ]
     return rows
+
+
+def light_rule_rows(fmt: Formatter) -> list[tuple[str, str, str, str]]:
+    """The rule table every light and severity reads (`evidence.LIGHT_RULES`), as Methods
+    prints it: key point, what is measured, from which value amber, from which red; then the
+    rules that are not thresholds."""
+    t = fmt.t
+    rows: list[tuple[int, tuple[str, str, str, str]]] = []
+    for rule in LIGHT_RULES:
+        when = "methods.rules.from" if rule.above else "methods.rules.below"
+        row = (t(f"methods.rules.{rule.id}"), t(when, v=Pct(rule.amber)), t(when, v=Pct(rule.red)))
+        rows.append((rule.key_point, row))
+    for extra in ("nuisance_leads", "lead_unclear"):  # key point 1's rules without a number
+        key = f"methods.rules.{extra}"
+        rows.append((1, (t(key), t(f"{key}_amber"), t(f"{key}_red"))))
+    rows.sort(key=lambda r: r[0])  # stable: table order within a key point
+    return [(t(f"methods.rules.kp{kp}"), *row) for kp, row in rows]
 
 
 def now_iso() -> str:

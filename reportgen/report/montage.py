@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from reportgen.findings import Example, Findings
 from reportgen.findings.queries import is_finite, no_people_key
-from reportgen.report.format import Formatter, Num, Pct
+from reportgen.report.format import Class, Formatter, Model, Num, Pct
 
 # ---- example montages ---------------------------------------------------------------------
 #: Pictures narrower than this many pixels are enlarged with hard pixel edges in print: a
@@ -74,7 +74,7 @@ def stimuli_montage(
     groups = []
     if standard:
         tiles = [
-            _tile(e, w, (fmt.t("montage.tile_class", label=e.label) if e.label else "",))
+            _tile(e, w, (fmt.t("montage.tile_class", label=Class(e.label)) if e.label else "",))
             for e, w in standard
         ]
         groups.append(TileGroup(fmt.t("montage.standard_caption"), tiles))
@@ -84,8 +84,8 @@ def stimuli_montage(
                 e,
                 w,
                 (
-                    fmt.t("montage.tile_shape", shape=e.shape) if e.shape else "",
-                    fmt.t("montage.tile_texture", texture=e.texture) if e.texture else "",
+                    fmt.t("montage.tile_shape", shape=Class(e.shape)) if e.shape else "",
+                    fmt.t("montage.tile_texture", texture=Class(e.texture)) if e.texture else "",
                 ),
             )
             for e, w in conflict
@@ -127,16 +127,18 @@ def disagreement_montage(
         # Cue-conflict pictures are scored against their shape (the study's convention).
         intro.append(fmt.t("montage.disagree_shape_correct"))
     if len(f.study.models) > 1:
-        intro.append(fmt.t("montage.disagree_model", model=f.study.models[0]))
+        intro.append(fmt.t("montage.disagree_model", model=Model(f.study.models[0])))
     missing = fmt.s["format"]["missing"]
     tiles = []
     for e, w in shown:
+        said = Class(e.people_answer) if e.people_answer else missing
         people = (
-            fmt.t("montage.tile_people_share", answer=e.people_answer, share=Pct(e.people_agree))
+            fmt.t("montage.tile_people_share", answer=said, share=Pct(e.people_agree))
             if is_finite(e.people_agree)
-            else fmt.t("montage.tile_people", answer=e.people_answer or missing)
+            else fmt.t("montage.tile_people", answer=said)
         )
-        model = fmt.t("montage.tile_model", answer=e.model_answer or missing)
-        tiles.append(_tile(e, w, (fmt.t("montage.tile_true", label=e.label), model, people)))
+        answer = Class(e.model_answer) if e.model_answer else missing
+        model = fmt.t("montage.tile_model", answer=answer)
+        tiles.append(_tile(e, w, (fmt.t("montage.tile_true", label=Class(e.label)), model, people)))
     groups = [TileGroup(fmt.t("montage.disagree_caption"), tiles)]
     return Montage(title, intro + simulated, groups, _missing_note(lost, fmt))

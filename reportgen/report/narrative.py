@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from reportgen.report.recommendations import Recommendation
 from reportgen.findings.queries import models_of, people_panels
 from reportgen.report.change import ChangeRow, change_section
-from reportgen.report.format import Formatter, Num, Pct
+from reportgen.report.format import Formatter, Model, Num, Pct
 from reportgen.report.key_points import (
     KeyPoint,
     RecommendationText,
@@ -34,7 +34,7 @@ from reportgen.report.key_points import (
     people_label,
     recommendation_text,
 )
-from reportgen.report.methods import methods_rows
+from reportgen.report.methods import light_rule_rows, methods_rows
 from reportgen.report.montage import Montage, disagreement_montage, stimuli_montage
 from reportgen.report.sections import (
     drivers_section,
@@ -64,6 +64,7 @@ class Narrative:
     first_run: bool
     recommendations: list[RecommendationText]
     methods: list[tuple[str, str]]
+    light_rules: list[tuple[str, str, str, str]]  # the rule table, as Methods prints it
     glossary: list[tuple[str, str]]
     people_label: str
     people_caption: str  # says what the people figure shows: one panel or both
@@ -87,7 +88,7 @@ def build_narrative(
     to its width in pixels; examples without an entry are left out of the montages and counted
     as missing. None takes every example's picture as present (text-only use).
     """
-    fmt = Formatter(strings)
+    fmt = Formatter.for_findings(strings, f)
     models_of(f)
     several = len(f.study.models) > 1
     recs = [recommendation_text(r, fmt, several) for r in recommendations]
@@ -95,7 +96,7 @@ def build_narrative(
     alarms = [
         fmt.t(
             f"notices.low_accuracy{logged}",
-            model=c.detail["observer"],
+            model=Model(c.detail["observer"]),
             accuracy=Pct(c.detail["accuracy"]),
             n=Num(c.detail["n"]),
             chance=Pct(c.detail["chance"]),
@@ -140,6 +141,7 @@ def build_narrative(
         first_run=first,
         recommendations=recs,
         methods=methods_rows(f, fmt),
+        light_rules=light_rule_rows(fmt),
         glossary=[(g["term"], g["text"]) for g in strings["glossary"]["entries"]],
         people_label=people_label(f, fmt),
         people_caption=fmt.t(f"figures.people_caption{caption}"),

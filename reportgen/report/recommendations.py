@@ -16,7 +16,7 @@ The table (`RULES` below, in this order; effort in brackets):
 - cue_mismatch: the model leans on texture where people lean on shape, or the reverse (shape
   bias, or the top factor groups without cue-conflict trials) → add cue-conflict and
   varied-finish images; review whether the model's cue is acceptable [medium]
-- low_error_consistency: model kappa < LOW_KAPPA_RATIO × human–human kappa → review the
+- low_error_consistency: model kappa < KAPPA_RATIO.amber × human–human kappa → review the
   disagreements with inspectors before widening deployment [low]
 - more_data: a headline claim has a wide CI or too few trials → collect about N more stimuli,
   N from the CI width (width ∝ 1/√N) [medium]
@@ -35,11 +35,16 @@ from typing import Any
 from reportgen.findings import Findings
 from reportgen.findings.evidence import (
     CLEAR,
+    KAPPA_RATIO,
+    LIGHT_SEVERITY,
     NONE,
+    NUISANCE_SHARE,
+    SHAPE_GAP,
     SOME,
     TOO_FEW,
     driver_evidence,
     intervals_overlap,
+    kappa_ratios,
     rate_evidence,
     shape_bias_evidence,
 )
@@ -54,14 +59,21 @@ from reportgen.findings.queries import (
     pooled_humans_bias,
     shape_bias_of,
 )
-from reportgen.report.format import Dec, Group, ModelCount, Names, Num, Pct, Period, PStat, Range
+from reportgen.report.format import (
+    Dec,
+    Factor,
+    Group,
+    Model,
+    ModelCount,
+    Names,
+    Num,
+    Pct,
+    Period,
+    PStat,
+    Range,
+    Word,
+)
 
-#: Error consistency "well below" the human ceiling: below this fraction of it.
-LOW_KAPPA_RATIO = 0.5
-#: A cue gap (|model − people| shape bias) at least this large is a high-severity risk.
-CUE_GAP_HIGH = 0.40
-#: A significant nuisance share at least this large is a high-severity risk.
-NUISANCE_HIGH = 0.20
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 SHAPE_TEXTURE = ("shape", "texture")
 
@@ -85,7 +97,7 @@ class Rule:
 
 
 def _models_param(models: list[str]) -> Names:
-    return Names(tuple(models))
+    return Names(tuple(Model(m) for m in models))
 
 
 def rule_model_at_chance(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
@@ -149,7 +161,7 @@ def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recom
     for m in models_of(f):
         ds = drivers_of(f, m)
         for g in group_entries(ds):
-            if not is_nuisance(g.group):
+            if not is_nuisance(f, g.group):
                 continue
             factors = [d for d in factor_entries(ds, g.group) if d.significant]
             if not factors and g.significant:
@@ -170,17 +182,17 @@ def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recom
             (d.group, d.share)
             for m in models
             for d in group_entries(drivers_of(f, m))
-            if is_nuisance(d.group) and d.significant
+            if is_nuisance(f, d.group) and d.significant
         ),
         key=lambda x: x[1],
         default=(group_of[names[0]], hits[names[0]][0]),
     )
     # A group standing for itself (no significant single factor) is named in plain words.
-    shown = tuple(Group(n) if n == group_of[n] else n for n in names[:3])
+    shown = tuple(Group(n) if n == group_of[n] else Factor(n) for n in names[:3])
     return [
         Recommendation(
             "nuisance_reliance",
-            "high" if group_share >= NUISANCE_HIGH else "medium",
+            LIGHT_SEVERITY[NUISANCE_SHARE.light(group_share)],
             "medium",
             {
                 "factors": Names(shown),
@@ -212,10 +224,14 @@ def rule_cue_mismatch(f: Findings, history: list[HistoryRow]) -> list[Recommenda
             values.append(sb.shape_bias)
         if out_models:
             model_cue = "texture" if _lean(humans.shape_bias) == "shape" else "shape"
+            # The target is the shape bias that would turn the people light green: within
+            # SHAPE_GAP.amber of people's, on the side the models fall short from.
+            below = model_cue == "texture"
+            target = humans.shape_bias + (-SHAPE_GAP.amber if below else SHAPE_GAP.amber)
             return [
                 Recommendation(
                     "cue_mismatch",
-                    "high" if max(gaps) >= CUE_GAP_HIGH else "medium",
+                    LIGHT_SEVERITY[SHAPE_GAP.light(max(gaps))],
                     "medium",
                     {
                         "model_cue": Group(model_cue),
@@ -223,7 +239,9 @@ def rule_cue_mismatch(f: Findings, history: list[HistoryRow]) -> list[Recommenda
                         "people": Pct(humans.shape_bias),
                         "model_sb": Range(min(values), max(values)),
                         "models": _models_param(out_models),
-                        "target": Pct((min(values) + humans.shape_bias) / 2),
+                        "target": Pct(min(max(target, 0.0), 1.0)),
+                        "bound": Word("format.bound_above" if below else "format.bound_below"),
+                        "gap": Pct(SHAPE_GAP.amber),
                     },
                 )
             ]
@@ -260,19 +278,18 @@ def rule_low_error_consistency(f: Findings, history: list[HistoryRow]) -> list[R
     ceiling = kappa_of(f, "human-human")
     if ceiling is None or not ceiling.kappa > 0.1:  # a ceiling near 0 cannot be fallen short of
         return []
-    low = [
-        k
-        for m in models_of(f)
-        if (k := kappa_of(f, m)) is not None and k.kappa < LOW_KAPPA_RATIO * ceiling.kappa
-    ]
+    ratios = {m: r for m, r in kappa_ratios(f).items() if KAPPA_RATIO.light(r) != "green"}
+    low = [k for m in ratios if (k := kappa_of(f, m)) is not None]
     if not low:
         return []
     return [
         Recommendation(
             "low_error_consistency",
-            "medium",
+            LIGHT_SEVERITY[KAPPA_RATIO.light(min(ratios.values()))],
             "low",
             {
+                "target": Dec(KAPPA_RATIO.amber * ceiling.kappa),
+                "ratio": Pct(KAPPA_RATIO.amber),
                 "kappa": Range(min(k.kappa for k in low), max(k.kappa for k in low), "dec"),
                 "ceiling": Dec(ceiling.kappa),
                 "models": _models_param([k.observer for k in low]),

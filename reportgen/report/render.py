@@ -62,6 +62,10 @@ def make_environment(fmt: Formatter) -> jinja2.Environment:
         period=fmt.period,
         group=fmt.group,
         condition=fmt.condition,
+        factor=fmt.factor,
+        report_title=fmt.title,
+        cls=fmt.cls,
+        model=fmt.model,
         interval=fmt.interval,
     )
     return env
@@ -210,7 +214,7 @@ def render_report(
     if not figures_dir.is_relative_to(out_dir):
         raise ReportgenError(f"{figures_dir}: the figures folder must be inside {out_dir}")
     strings = load_strings(lang)
-    fmt = Formatter(strings)
+    fmt = Formatter.for_findings(strings, findings)
     history = list(history or [])
     recs = recommend(findings, history)
     pictures = example_pictures(findings, out_dir)

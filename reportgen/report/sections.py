@@ -30,14 +30,26 @@ from reportgen.findings.queries import (
     pooled_humans_bias,
     shape_bias_of,
 )
-from reportgen.report.format import Bits, Dec, Formatter, Group, Names, Num, Pct, PStat, Range
+from reportgen.report.format import (
+    Bits,
+    Dec,
+    Factor,
+    Formatter,
+    Group,
+    Model,
+    Names,
+    Num,
+    Pct,
+    PStat,
+    Range,
+)
 from reportgen.report.key_points import key_point_drivers
 
 
 def _driver_sentence(d: Driver, f: Findings, fmt: Formatter, prefix: str) -> str:
     ev = driver_evidence(d, f)
     params = dict(
-        name=Group(d.name) if d.name == d.group else d.name,
+        name=Group(d.name) if d.name == d.group else Factor(d.name),
         share=Pct(d.share),
         bits=Bits(d.mi_bits),
         p=PStat(d.p_value),
@@ -65,7 +77,8 @@ def drivers_section(f: Findings, fmt: Formatter) -> list[str]:
             top = [d for d in factor_entries(ds, g.group) if d.significant][:2]
             if top:
                 items = tuple(
-                    fmt.t("drivers.factor_item", name=d.name, share=Pct(d.share)) for d in top
+                    fmt.t("drivers.factor_item", name=Factor(d.name), share=Pct(d.share))
+                    for d in top
                 )
                 out.append(fmt.t("drivers.within", group=Group(g.group), items=Names(items)))
     out.append(fmt.t("drivers.varied", groups=Names(tuple(fmt.group(g) for g in f.study.groups))))
@@ -324,11 +337,11 @@ def risks_section(f: Findings, fmt: Formatter) -> list[str]:
     for m in models_of(f):
         ds = drivers_of(f, m)
         for g in group_entries(ds):
-            if not is_nuisance(g.group):
+            if not is_nuisance(f, g.group):
                 continue
             nuisance_seen = True
             for s in _nuisance_sentences(f, fmt, g, factor_entries(ds, g.group)):
-                out.append(fmt.t("risks.with_model", model=m, text=s) if several else s)
+                out.append(fmt.t("risks.with_model", model=Model(m), text=s) if several else s)
     if not nuisance_seen:
         out.append(fmt.t("risks.no_nuisance"))
     out += caveat_sentences(f.warnings, fmt)
@@ -367,7 +380,7 @@ def _nuisance_sentences(
             fmt.t(
                 "risks.nuisance_none_many",
                 group=Group(group.group),
-                names=Names(tuple(d.name for d in quiet)),
+                names=Names(tuple(Factor(d.name) for d in quiet)),
                 share=Pct(max(d.share for d in quiet)),
             )
         )
@@ -378,8 +391,8 @@ def _nuisance_sentences(
             fmt.t_more(
                 "risks.nuisance_too_few_many" if len(few) > 1 else "risks.nuisance_too_few",
                 more,
-                names=Names(tuple(d.name for d in few)),
-                name=few[0].name,
+                names=Names(tuple(Factor(d.name) for d in few)),
+                name=Factor(few[0].name),
                 n=Num(more),
             )
         )
@@ -421,11 +434,11 @@ def caveat_sentences(caveats: Iterable[Caveat], fmt: Formatter) -> list[str]:
 def _ties_sentence(ties: list[Caveat], fmt: Formatter) -> str:
     if len(ties) == 1:
         d = ties[0].detail
-        return fmt.t("caveats.ties", factor=d["factor"], fraction=Pct(float(d["fraction"])))
+        return fmt.t("caveats.ties", factor=Factor(d["factor"]), fraction=Pct(float(d["fraction"])))
     items = tuple(
         fmt.t(
             "caveats_many.ties_item",
-            factor=c.detail["factor"],
+            factor=Factor(c.detail["factor"]),
             fraction=Pct(float(c.detail["fraction"])),
         )
         for c in ties

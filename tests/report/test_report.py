@@ -29,6 +29,7 @@ from reportgen.report.strings import LOCALE_DIR, load_strings
 from reportgen.runner import publish
 from tests.report_fixtures import (
     FIXTURE_PICTURE_PX,
+    PARTS_CLASSES,
     cue_conflict_findings,
     parts_findings,
     write_example_pictures,
@@ -492,15 +493,46 @@ def test_traffic_lights_follow_the_documented_thresholds() -> None:
         ],
     )
     assert people_light(close) == "green"  # gap 0.09 < 0.15 and kappa 0.50/0.55 ≥ 0.70
-    assert drivers_light(f) == "amber"  # significant nuisance share 11% ≥ 10%
+    # Texture (71%) is incidental in the fixture: the model rests mostly on a shortcut.
+    assert drivers_light(f) == "red"  # off-target share 71% + 11% ≥ 50%
+    diagnostic = dataclasses.replace(
+        f, study=dataclasses.replace(f.study, roles={**f.study.roles, "texture": "diagnostic"})
+    )
+    assert drivers_light(diagnostic) == "amber"  # significant nuisance share 11% ≥ 10%
     big = dataclasses.replace(
-        f,
+        diagnostic,
         drivers=[
             dataclasses.replace(d, share=0.3) if d.observer is None and d.name == "nuisance" else d
             for d in f.drivers
         ],
     )
     assert drivers_light(big) == "red"  # ≥ 25%
+    # The role, not the name, decides: the same 11% under a group named "nuisance" but given
+    # the role diagnostic sets no light.
+    renamed = dataclasses.replace(
+        diagnostic,
+        study=dataclasses.replace(
+            diagnostic.study, roles={g: "diagnostic" for g in diagnostic.study.roles}
+        ),
+    )
+    assert drivers_light(renamed) == "green"
+    assert "nuisance_reliance" not in [r.rule for r in recommend(renamed)]
+
+
+def test_light_rules_are_one_table_with_inclusive_thresholds() -> None:
+    from reportgen.findings.evidence import KAPPA_RATIO, LIGHT_RULES, NUISANCE_SHARE
+
+    assert NUISANCE_SHARE.light(0.0999) == "green"
+    assert NUISANCE_SHARE.light(0.10) == "amber"
+    assert NUISANCE_SHARE.light(0.25) == "red"
+    assert KAPPA_RATIO.light(0.70) == "green"
+    assert KAPPA_RATIO.light(0.69) == "amber"
+    assert KAPPA_RATIO.light(0.399) == "red"
+    assert NUISANCE_SHARE.light(math.nan) == "grey"
+    # Methods prints every row, with the same numbers the lights use.
+    n = build_narrative(parts_findings(), load_strings("en"), [], None)
+    assert len(n.light_rules) == len(LIGHT_RULES) + 2
+    assert n.light_rules[0][2:] == ("from 10%", "from 25%")
 
 
 def test_change_rows_flag_only_moves_beyond_the_current_interval() -> None:
@@ -902,3 +934,63 @@ def test_the_at_chance_alarm_gives_the_advice_that_fits_the_study() -> None:
     assert run_here.recommendations[0].title == from_logs.recommendations[0].title
     assert "decision log" in from_logs.recommendations[0].action
     assert "[model.preprocess]" in run_here.recommendations[0].action
+
+
+def test_a_target_is_a_value_its_rule_counts_as_green() -> None:
+    from reportgen.findings.evidence import KAPPA_RATIO, SHAPE_GAP, kappa_ratios, shape_gaps
+
+    f = parts_findings()
+    recs = {r.rule: r for r in recommend(f)}
+    target = recs["cue_mismatch"].params["target"].value
+    # "above 81%": any model shape bias above the target is green, the target itself is not.
+    for value, light in ((target + 0.005, "green"), (target, "amber")):
+        moved = dataclasses.replace(
+            f,
+            shape_bias=[
+                dataclasses.replace(s, shape_bias=value) if s.kind == "model" else s
+                for s in f.shape_bias
+            ],
+        )
+        assert {SHAPE_GAP.light(g) for g in shape_gaps(moved).values()} == {light}
+    kappa = recs["low_error_consistency"].params["target"].value
+    met = dataclasses.replace(
+        f,
+        error_consistency=[
+            dataclasses.replace(e, kappa=kappa) if e.observer != "human-human" else e
+            for e in f.error_consistency
+        ],
+    )
+    assert {KAPPA_RATIO.light(r) for r in kappa_ratios(met).values()} == {"green"}
+    # the midpoint the report used to print would still be amber or red
+    people = next(s.shape_bias for s in f.shape_bias if s.kind == "humans")
+    model = next(s.shape_bias for s in f.shape_bias if s.kind == "model")
+    assert SHAPE_GAP.light(abs((model + people) / 2 - people)) != "green"
+
+
+def test_japanese_pdf_names_nothing_by_an_id_the_study_gave_a_japanese_name(tmp_path) -> None:
+    f = parts_findings()
+    factors = sorted(
+        {c for cols in f.study.groups.values() for c in cols}
+        | {d.name for d in f.drivers if d.name != d.group}
+    )
+    labels = {
+        "ja": {
+            "report": {"title": "部品検査モデルの四半期レビュー"},
+            "groups": {"shape": "外形", "texture": "表面", "nuisance": "照明と位置"},
+            "classes": {c: f"部品{i}" for i, c in enumerate(PARTS_CLASSES)},
+            "factors": {c: f"要素{i}" for i, c in enumerate(factors)},
+            "models": {"parts-resnet10": "検査モデル"},
+        }
+    }
+    f = dataclasses.replace(f, study=dataclasses.replace(f.study, labels=labels))
+    write_example_pictures(f, tmp_path)
+    text = flat(pdf_text(render_report(f, tmp_path, lang="ja", history=None).pdf))
+    ids = [*factors, *PARTS_CLASSES, "parts-resnet10", "cue-conflict", "shape-morph"]
+    words = set(re.findall(r"[A-Za-z][\w-]*", text))
+    assert not [i for i in ids if i in words], sorted(i for i in ids if i in words)
+    assert "部品検査モデルの四半期レビュー" in text and "検査モデル" in text
+    assert "外形" in text and "要素0" in text
+    # What is left in Latin letters is names nobody translated (people's ids), units and
+    # the auditors' table: no English sentence (four or more English words in a row).
+    runs = re.findall(r"(?:\b[A-Za-z]{2,}\b[ ,]+){4,}", text)
+    assert not runs, runs
