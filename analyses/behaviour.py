@@ -21,6 +21,7 @@ __all__ = [
     "ShapeBias",
     "accuracy_by_condition",
     "morph_curves",
+    "observer_bootstrap_interval",
     "shape_bias",
     "shape_bias_by_group",
     "wilson_interval",
@@ -347,3 +348,48 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def observer_bootstrap_interval(
+    k: Tensor, n: Tensor, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[Tensor, Tensor]:
+    """Percentile interval of a pooled rate ``sum(k) / sum(n)`` that resamples observers.
+
+    A panel's trials are not independent: each person has their own rate, so an interval
+    over pooled trials (Wilson) is too narrow by the spread between people. Here a two-stage
+    bootstrap (Davison & Hinkley 1997, section 3.8) draws whole observers with replacement,
+    then each drawn observer's count from a binomial at their own rate, ``n_boot`` times,
+    batched; the pooled rate of each resample gives the percentiles. The first stage carries
+    the spread between people, the second the trial noise within each.
+
+    Parameters
+    ----------
+    k, n : Tensor, int or float, ``[obs, ...]``
+        Per observer, the counts of "successes" and of counted trials; trailing dimensions
+        (conditions, say) are batched.
+
+    Returns
+    -------
+    (low, high) : Tensor, float64, ``[...]``
+        NaN where no observer has a counted trial, or with fewer than 2 observers (the
+        spread between people cannot be told from one).
+    """
+    if k.shape != n.shape or k.dim() < 1:
+        raise ValueError(f"k and n need the same [obs, ...] shape, got {k.shape} and {n.shape}")
+    k, n = k.to(torch.float64), n.to(torch.float64)
+    n_obs, rest = k.shape[0], k.shape[1:]
+    if n_obs < 2:
+        nan = torch.full(rest, float("nan"), dtype=torch.float64, device=k.device)
+        return nan, nan.clone()
+    flat_k, flat_n = k.reshape(n_obs, -1).cpu(), n.reshape(n_obs, -1).cpu()
+    rate = _ratio(flat_k, flat_n, torch.float64).nan_to_num(0.0)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    draws = torch.randint(n_obs, (n_boot, n_obs), generator=gen)  # [n_boot, obs]
+    trials = flat_n[draws]  # [n_boot, obs, rest]
+    # drawn on the CPU so that every device gives the same interval for a seed
+    hits = torch.binomial(trials, rate[draws].expand_as(trials), generator=gen)
+    pooled = _ratio(hits.sum(1), trials.sum(1), torch.float64)  # [n_boot, rest]
+    alpha = (1.0 - level) / 2
+    q = torch.tensor([alpha, 1.0 - alpha], dtype=torch.float64)
+    bounds = torch.nanquantile(pooled, q, dim=0).to(k.device)  # all-NaN columns stay NaN
+    return bounds[0].reshape(rest), bounds[1].reshape(rest)

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnalysisConfig",
+    "DecisionConfig",
+    "DecisionOption",
     "CuesConfig",
     "Config",
     "DecisionsConfig",
@@ -100,7 +102,9 @@ GENERATOR_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
 MAX_GENERATED_BYTES = 4 * 2**30
 
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "report": ("title", "study", "period", "language", "history_db", "history"),
+    "report": ("title", "study", "period", "language", "history_db", "history", "decision"),
+    "report.decision": ("fit_accuracy", "owner", "due", "options"),
+    "report.decision.options": ("name", "cost", "effort", "owner", "due", "benefit"),
     "model": (
         "name",
         "arch",
@@ -136,6 +140,30 @@ _REQUIRED_SECTIONS = ("report", "stimuli", "factors")
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionOption:
+    """One ``[[report.decision.options]]`` entry: a course of action and what only the user
+    knows about it (all free text, shown as written)."""
+
+    name: str
+    cost: str = ""
+    effort: str = ""
+    owner: str = ""
+    due: str = ""
+    benefit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionConfig:
+    """``[report.decision]``: the accuracy on standard stimuli that counts as fit for use, who
+    owns the recommended action and by when, and the options with their cost and benefit."""
+
+    fit_accuracy: float | None = None  # None: "fit" means clearly above chance
+    owner: str = ""
+    due: str = ""
+    options: tuple[DecisionOption, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReportConfig:
     """``[report]``: what the report is called and in which language it is written."""
 
@@ -145,6 +173,7 @@ class ReportConfig:
     language: Literal["en", "ja"] = "en"
     history_db: Path | None = None  # SQLite file of past runs; created on first use
     history: bool = True  # record each run there (false: read it, never write it)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
 
 
 #: The channel mean and std of ImageNet training images, on the [0, 1] scale: what
@@ -713,6 +742,42 @@ def _read_report(r: _Reader, raw: dict[str, Any]) -> ReportConfig | None:
         language=language,
         history_db=history,
         history=bool(r.boolean(sec, "report", "history", True)),
+        decision=_read_decision(r, sec),
+    )
+
+
+def _read_decision(r: _Reader, report: dict[str, Any]) -> DecisionConfig:
+    sec = r.section(report, "report.decision", "decision")
+    if sec is None:
+        return DecisionConfig()
+    name = "report.decision"
+
+    def fraction(v: Any) -> str | None:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1
+        return None if ok else "must be a fraction in (0, 1], e.g. 0.95 for 95%"
+
+    fit = r.get(sec, name, "fit_accuracy", fraction, None)
+    options = []
+    raw_options = sec.get("options", [])
+    if not isinstance(raw_options, list) or not all(isinstance(o, dict) for o in raw_options):
+        r.problem(f"{name}.options", "must be [[report.decision.options]] tables")
+        raw_options = []
+    for i, o in enumerate(raw_options):
+        where = f"{name}.options[{i}]"
+        for key in o:
+            if key not in _SECTION_KEYS["report.decision.options"]:
+                keys = _SECTION_KEYS["report.decision.options"]
+                r.problem(f"{where}.{key}", "unknown key" + _suggest(key, keys))
+        title = r.text(o, where, "name")
+        texts = {k: r.text(o, where, k, default="") for k in ("cost", "effort", "owner", "due")}
+        benefit = r.text(o, where, "benefit", default="")
+        if title is not None:
+            options.append(DecisionOption(title, benefit=benefit or "", **texts))
+    return DecisionConfig(
+        fit_accuracy=None if fit is None else float(fit),
+        owner=r.text(sec, name, "owner", default=""),
+        due=r.text(sec, name, "due", default=""),
+        options=tuple(options),
     )
 
 

@@ -6,6 +6,7 @@ Finding; nothing downstream computes statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import platform
@@ -74,8 +75,8 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
     timings["drivers"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    shape_bias = _shape_bias(data)
-    accuracy = _accuracy(data)
+    shape_bias = _shape_bias(data, seed)
+    accuracy = _accuracy(data, seed)
     caveats += _accuracy_alarms(data, accuracy)
     morph = _morph_curves(data)
     timings["behaviour"] = time.perf_counter() - t
@@ -119,6 +120,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
         roles={g: config.roles.get(g, "diagnostic") for g in data.groups},
         roles_assumed=tuple(g for g in data.groups if g in config.roles_assumed),
         labels=config.labels,
+        decision=dataclasses.asdict(config.report.decision),
     )
     run = RunInfo(
         config_hash=config_hash(config),
@@ -301,7 +303,7 @@ def _drivers(
 # ------------------------------------------------------------------------------------------
 
 
-def _shape_bias(data: StudyData) -> list[ShapeBias]:
+def _shape_bias(data: StudyData, seed: int) -> list[ShapeBias]:
     if data.shape_cue is None or data.texture_cue is None:
         return []
     known = (data.shape_cue >= 0) & (data.texture_cue >= 0)
@@ -321,7 +323,13 @@ def _shape_bias(data: StudyData) -> list[ShapeBias]:
             texture.repeat(len(humans)),
             dtype=torch.float64,
         )
-        out.append(_shape_bias_entry(POOLED_HUMANS, "humans", pooled, None))
+        entry = _shape_bias_entry(POOLED_HUMANS, "humans", pooled, None)
+        # the panel's interval resamples people, not their pooled answers
+        n_shape = res.n_shape[humans]
+        low, high = behaviour.observer_bootstrap_interval(
+            n_shape, n_shape + res.n_texture[humans], seed=seed
+        )
+        out.append(dataclasses.replace(entry, ci_low=float(low), ci_high=float(high)))
     return out
 
 
@@ -360,7 +368,7 @@ def _accuracy_alarms(data: StudyData, accuracy: list[Accuracy]) -> list[Caveat]:
     return out
 
 
-def _accuracy(data: StudyData) -> list[Accuracy]:
+def _accuracy(data: StudyData, seed: int) -> list[Accuracy]:
     res = behaviour.accuracy_by_condition(
         data.decisions, data.labels, data.condition_codes, len(data.conditions), dtype=torch.float64
     )
@@ -369,15 +377,23 @@ def _accuracy(data: StudyData) -> list[Accuracy]:
         for c, cond in enumerate(data.conditions):
             n = int(res.n_answered[i, c])
             if n:
-                out.append(Accuracy(obs, cond, float(res.accuracy[i, c]), n))
+                correct = int(res.n_correct[i, c])
+                low, high = behaviour.wilson_interval(correct, n)
+                out.append(Accuracy(obs, cond, float(res.accuracy[i, c]), n, low, high))
     humans = [i for i, k in enumerate(data.kinds) if k == "human"]
     if len(humans) > 1:
         correct = res.n_correct[humans].sum(0)
         answered = res.n_answered[humans].sum(0)
+        low, high = behaviour.observer_bootstrap_interval(
+            res.n_correct[humans], res.n_answered[humans], seed=seed
+        )
         for c, cond in enumerate(data.conditions):
             if int(answered[c]):
+                rate = float(correct[c] / answered[c])
                 out.append(
-                    Accuracy(POOLED_HUMANS, cond, float(correct[c] / answered[c]), int(answered[c]))
+                    Accuracy(
+                        POOLED_HUMANS, cond, rate, int(answered[c]), float(low[c]), float(high[c])
+                    )
                 )
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from reportgen.findings import Driver, Findings, ShapeBias
+from reportgen.findings import Accuracy, Driver, Findings, ShapeBias
 from reportgen.findings.queries import (
     drivers_of,
     group_entries,
@@ -167,12 +167,12 @@ def off_target_share(f: Findings, model: str) -> float:
     )
 
 
-def drivers_light(f: Findings) -> str:
+def drivers_light(f: Findings, models: list[str] | None = None) -> str:
     """Key point 1, "is the model relying on what it should?": the worst over the models of
     NUISANCE_SHARE and OFF_TARGET_SHARE; red as well when a nuisance group leads; amber at
     least when the lead group is not clearly established."""
     lights = []
-    for m in models_of(f):
+    for m in models or models_of(f):
         groups = group_entries(drivers_of(f, m))
         if not groups:
             return "grey"
@@ -210,14 +210,78 @@ def kappa_ratios(f: Findings) -> dict[str, float]:
     }
 
 
-def people_light(f: Findings) -> str:
+def people_light(f: Findings, models: list[str] | None = None) -> str:
     """Key point 2, "does the model judge as people do?": grey without people, else the worst
     over the models of SHAPE_GAP and KAPPA_RATIO."""
     if not f.study.humans:
         return "grey"
-    lights = [SHAPE_GAP.light(g) for g in shape_gaps(f).values()]
-    lights += [KAPPA_RATIO.light(r) for r in kappa_ratios(f).values()]
+    chosen = set(models or models_of(f))
+    lights = [SHAPE_GAP.light(g) for m, g in shape_gaps(f).items() if m in chosen]
+    lights += [KAPPA_RATIO.light(r) for m, r in kappa_ratios(f).items() if m in chosen]
     return worst_light("green", *lights)
+
+
+# ---- the verdict of page 1's decision box ----------------------------------------------------
+GO, HOLD, NO_GO, NOT_ASSESSED = "go", "hold", "no_go", "not_assessed"
+STANDARD, CONFLICT = "standard", "cue-conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Go / hold / no-go for one model, by the rule in `verdict`, with the numbers it rests
+    on: accuracy on standard stimuli against the bar, and the sized risk (accuracy on
+    cue-conflict stimuli, scored against the label)."""
+
+    model: str
+    code: str  # GO, HOLD, NO_GO or NOT_ASSESSED
+    reason: str  # "fit", "fit_unclear", "unfit", "red", "no_standard"
+    accuracy: Accuracy | None  # on standard stimuli
+    bar: float  # the accuracy that counts as fit: the configured one, else chance
+    bar_configured: bool
+    risk: Accuracy | None  # on cue-conflict stimuli
+    red: tuple[int, ...] = ()  # key points whose light is red for this model
+
+
+def verdict(f: Findings, model: str) -> Verdict:
+    """The documented rule (Methods prints it): no-go when the accuracy interval on standard
+    stimuli lies wholly below the bar (`[report.decision] fit_accuracy`, else chance); hold
+    when the interval straddles the bar, or the model is fit but key point 1 or 2 is red for
+    it; go when the interval clears the bar and neither is red; not assessed without
+    standard stimuli."""
+    rows = {a.condition: a for a in f.accuracy if a.observer == model}
+    standard, risk = rows.get(STANDARD), rows.get(CONFLICT)
+    fit = f.study.decision.get("fit_accuracy")
+    alarm = next(
+        (
+            c.detail
+            for c in f.warnings
+            if c.code == "low_accuracy" and c.detail["observer"] == model
+        ),
+        None,
+    )
+    chance = alarm["chance"] if alarm else _standard_chance(f)
+    bar = float(fit) if fit is not None else chance
+    red = tuple(
+        kp
+        for kp, light in ((1, drivers_light(f, [model])), (2, people_light(f, [model])))
+        if light == "red"
+    )
+    args = dict(accuracy=standard, bar=bar, bar_configured=fit is not None, risk=risk, red=red)
+    if standard is None or not (is_finite(standard.ci_low) and is_finite(standard.ci_high)):
+        return Verdict(model, NOT_ASSESSED, "no_standard", **args)
+    if standard.ci_high < bar or (alarm and fit is None):
+        return Verdict(model, NO_GO, "unfit", **args)
+    if standard.ci_low < bar:
+        return Verdict(model, HOLD, "fit_unclear", **args)
+    if red:
+        return Verdict(model, HOLD, "red", **args)
+    return Verdict(model, GO, "fit", **args)
+
+
+def _standard_chance(f: Findings) -> float:
+    """Chance accuracy on the standard stimuli: 1 / number of classes (the caveat carries the
+    exact, label-weighted value when a model falls to it)."""
+    return 1.0 / max(len(f.study.classes), 1)
 
 
 #: A factor group making up less than this part of what the last stage passes on to the

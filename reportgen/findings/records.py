@@ -72,6 +72,10 @@ class Accuracy:
     condition: str
     accuracy: float  # fraction of trials whose decision is the true label
     n: int
+    # 95% interval: Wilson over trials for one observer; for pooled people, a bootstrap
+    # that resamples the people (analyses.behaviour.observer_bootstrap_interval)
+    ci_low: float = math.nan
+    ci_high: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +196,9 @@ class Study:
     roles: dict[str, str] = field(default_factory=dict)  # factor group -> config.ROLES entry
     roles_assumed: tuple[str, ...] = ()  # groups whose role the config did not give
     labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # lang->kind->id
+    # [report.decision] as given: fit_accuracy (fraction or None), owner, due, options (list
+    # of {name, cost, effort, owner, due, benefit}); empty when the config has none
+    decision: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

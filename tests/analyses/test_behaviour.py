@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ from analyses.behaviour import (
     morph_curves,
     shape_bias,
     shape_bias_by_group,
+    wilson_interval,
 )
 
 SHIPPED = Path(__file__).resolve().parents[2] / "sample_data" / "cue_conflict"
@@ -226,3 +228,32 @@ def test_wilson_interval_matches_hand_computed_values() -> None:
     # All-or-nothing proportions stay inside [0, 1].
     assert wilson_interval(0, 20)[0] == 0.0
     assert wilson_interval(20, 20)[1] == 1.0
+
+
+def test_observer_bootstrap_interval_carries_the_spread_between_people() -> None:
+    from analyses.behaviour import observer_bootstrap_interval
+
+    n = torch.full((3, 1), 100)
+    # Rates 90%, 50%, 10%: the pooled 50% is as uncertain as the mean of three very different
+    # people. Closed form of the first stage: sd = sqrt(var_pop(rates) / 3) = 0.189, so a
+    # 95% interval of about 50% ± 37 points; pooling the 300 trials (Wilson) claims ± 5.6.
+    low, high = observer_bootstrap_interval(torch.tensor([[90], [50], [10]]), n, seed=1)
+    wl, wh = wilson_interval(150, 300)
+    assert 0.05 < low.item() < 0.2 and 0.8 < high.item() < 0.95
+    assert high.item() - low.item() > 5 * (wh - wl)
+    # Identical people: only trial noise is left, and the interval matches Wilson's on the
+    # pooled trials (binomial sd sqrt(.25 / 400) = 0.025, ± 4.9 points).
+    low, high = observer_bootstrap_interval(torch.full((4, 1), 50), torch.full((4, 1), 100))
+    wl, wh = wilson_interval(200, 400)
+    assert abs(low.item() - wl) < 0.015 and abs(high.item() - wh) < 0.015
+    # batched over trailing dimensions, NaN where nobody answered, NaN for one person
+    low, high = observer_bootstrap_interval(
+        torch.tensor([[9, 0], [7, 0]]), torch.tensor([[10, 0], [10, 0]])
+    )
+    assert low.shape == (2,) and math.isnan(low[1].item()) and not math.isnan(low[0].item())
+    one = observer_bootstrap_interval(torch.tensor([[5]]), torch.tensor([[10]]))
+    assert math.isnan(one[0].item())
+    # reproducible from the seed
+    a = observer_bootstrap_interval(torch.tensor([[9], [3]]), torch.full((2, 1), 10), seed=5)
+    b = observer_bootstrap_interval(torch.tensor([[9], [3]]), torch.full((2, 1), 10), seed=5)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
