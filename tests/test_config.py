@@ -120,6 +120,19 @@ def test_roles_and_labels_are_read_and_unlisted_roles_are_assumed(tmp_path: Path
     assert cfg.labels == {"ja": {"groups": {"shape": "形状"}, "classes": {"bolt": "ボルト"}}}
 
 
+def test_report_decision_is_read_as_given(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'language = "ja"\n',
+        'language = "ja"\n[report.decision]\nfit_accuracy = 0.9\nowner = "QA"\n'
+        '[[report.decision.options]]\nname = "Retrain"\ncost = "3 weeks"\n'
+        '[[report.decision.options]]\nname = "Keep"\n',
+    )
+    d = load_config(_config(tmp_path, text)).report.decision
+    assert d.fit_accuracy == 0.9 and d.owner == "QA" and d.due == ""
+    assert [(o.name, o.cost) for o in d.options] == [("Retrain", "3 weeks"), ("Keep", "")]
+    assert load_config(_config(tmp_path, GOOD)).report.decision.fit_accuracy is None
+
+
 def test_decision_only_config_has_no_model_and_needs_no_images(tmp_path: Path) -> None:
     cfg = load_config(_config(tmp_path, DECISION_ONLY))
     assert cfg.decision_only and cfg.model is None and cfg.stimuli.images is None
@@ -276,6 +289,19 @@ BAD_CONFIGS = [
         _swap('images = "data/images"', 'images = "data/images"\nclasses = ["a", "b"]'),
         "model.num_classes: is 3 but stimuli.classes lists 2 classes",
         id="classes",
+    ),
+    pytest.param(
+        _swap('language = "ja"\n', 'language = "ja"\n[report.decision]\nfit_accuracy = 95\n'),
+        "report.decision.fit_accuracy: must be a fraction in (0, 1], e.g. 0.95 for 95%",
+        id="fit-accuracy",
+    ),
+    pytest.param(
+        _swap(
+            'language = "ja"\n',
+            'language = "ja"\n[[report.decision.options]]\nname = "Retrain"\nprice = "1"\n',
+        ),
+        "report.decision.options[0].price: unknown key",
+        id="option-key",
     ),
     pytest.param(
         _swap("[humans]", '[roles]\nshape = "diagnostc"\n\n[humans]'),

@@ -311,6 +311,10 @@ def recommendation_text(
         # a rule may word its action for logged decisions (no preprocessing, no weights)
         if r.params.get("logged") and f"{key}_logged" in base:
             key = f"{key}_logged"
+        # ... and by the role the study gives the group it is about ("action_incidental")
+        variant = r.params.get("variant")
+        if variant and f"{key}_{variant}" in base:
+            key = f"{key}_{variant}"
         return fmt.t(f"rules.{r.rule}.{key}", **r.params)
 
     return RecommendationText(

@@ -119,8 +119,14 @@ def light_rule_rows(fmt: Formatter) -> list[tuple[str, str, str, str]]:
     for extra in ("nuisance_leads", "lead_unclear"):  # key point 1's rules without a number
         key = f"methods.rules.{extra}"
         rows.append((1, (t(key), t(f"{key}_amber"), t(f"{key}_red"))))
+    for extra in ("verdict_fit", "verdict_red"):  # page 1's go / hold / no-go
+        key = f"methods.rules.{extra}"
+        rows.append((3, (t(key), t(f"{key}_amber"), t(f"{key}_red"))))
     rows.sort(key=lambda r: r[0])  # stable: table order within a key point
-    return [(t(f"methods.rules.kp{kp}"), *row) for kp, row in rows]
+    return [
+        (t("methods.rules.verdict" if kp == 3 else f"methods.rules.kp{kp}"), *row)
+        for kp, row in rows
+    ]
 
 
 def now_iso() -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from reportgen.report.recommendations import Recommendation
 from reportgen.findings.queries import models_of, people_panels
 from reportgen.report.change import ChangeRow, change_section
+from reportgen.report.decision import DecisionBox, decision_box
 from reportgen.report.format import Formatter, Model, Num, Pct
 from reportgen.report.key_points import (
     KeyPoint,
@@ -65,6 +66,7 @@ class Narrative:
     recommendations: list[RecommendationText]
     methods: list[tuple[str, str]]
     light_rules: list[tuple[str, str, str, str]]  # the rule table, as Methods prints it
+    decision: DecisionBox | None  # page 1's decision box
     glossary: list[tuple[str, str]]
     people_label: str
     people_caption: str  # says what the people figure shows: one panel or both
@@ -142,6 +144,7 @@ def build_narrative(
         recommendations=recs,
         methods=methods_rows(f, fmt),
         light_rules=light_rule_rows(fmt),
+        decision=decision_box(f, fmt, recommendations, recs),
         glossary=[(g["term"], g["text"]) for g in strings["glossary"]["entries"]],
         people_label=people_label(f, fmt),
         people_caption=fmt.t(f"figures.people_caption{caption}"),

@@ -57,6 +57,7 @@ from reportgen.findings.queries import (
     kappa_of,
     models_of,
     pooled_humans_bias,
+    role_of,
     shape_bias_of,
 )
 from reportgen.report.format import (
@@ -239,6 +240,7 @@ def rule_cue_mismatch(f: Findings, history: list[HistoryRow]) -> list[Recommenda
                         "people": Pct(humans.shape_bias),
                         "model_sb": Range(min(values), max(values)),
                         "models": _models_param(out_models),
+                        "variant": role_of(f, model_cue),
                         "target": Pct(min(max(target, 0.0), 1.0)),
                         "bound": Word("format.bound_above" if below else "format.bound_below"),
                         "gap": Pct(SHAPE_GAP.amber),
@@ -269,6 +271,7 @@ def rule_cue_mismatch(f: Findings, history: list[HistoryRow]) -> list[Recommenda
                 "model_share": Pct(top.share),
                 "people_share": Pct(people[0].share),
                 "models": _models_param(out_models),
+                "variant": role_of(f, top.group),
             },
         )
     ]

@@ -531,7 +531,7 @@ def test_light_rules_are_one_table_with_inclusive_thresholds() -> None:
     assert NUISANCE_SHARE.light(math.nan) == "grey"
     # Methods prints every row, with the same numbers the lights use.
     n = build_narrative(parts_findings(), load_strings("en"), [], None)
-    assert len(n.light_rules) == len(LIGHT_RULES) + 2
+    assert len(n.light_rules) == len(LIGHT_RULES) + 4  # + two unnumbered, two verdict rows
     assert n.light_rules[0][2:] == ("from 10%", "from 25%")
 
 
@@ -994,3 +994,74 @@ def test_japanese_pdf_names_nothing_by_an_id_the_study_gave_a_japanese_name(tmp_
     # the auditors' table: no English sentence (four or more English words in a row).
     runs = re.findall(r"(?:\b[A-Za-z]{2,}\b[ ,]+){4,}", text)
     assert not runs, runs
+
+
+def _with_decision(f: Findings, accuracy: float, n: int, **decision) -> Findings:
+    from analyses.behaviour import wilson_interval
+
+    low, high = wilson_interval(round(accuracy * n), n)
+    rows = [
+        dataclasses.replace(a, accuracy=accuracy, n=n, ci_low=low, ci_high=high)
+        if a.observer == f.study.models[0] and a.condition == "standard"
+        else a
+        for a in f.accuracy
+    ]
+    study = dataclasses.replace(f.study, decision=decision)
+    return dataclasses.replace(f, accuracy=rows, study=study)
+
+
+def test_the_verdict_follows_the_documented_rule() -> None:
+    from reportgen.findings.evidence import GO, HOLD, NO_GO, NOT_ASSESSED, verdict
+
+    f = parts_findings()  # key points 1 and 2 are red in the fixture
+    model = f.study.models[0]
+    # 91% of 1,600 is 89.5–92.4%: against a 95% bar, clearly unfit
+    v = verdict(_with_decision(f, 0.91, 1600, fit_accuracy=0.95), model)
+    assert (v.code, v.reason) == (NO_GO, "unfit")
+    # against 90% the interval straddles the bar: hold, not go
+    v = verdict(_with_decision(f, 0.91, 1600, fit_accuracy=0.90), model)
+    assert (v.code, v.reason) == (HOLD, "fit_unclear")
+    # clearly fit, but red lights: hold, naming them
+    v = verdict(_with_decision(f, 0.91, 1600, fit_accuracy=0.85), model)
+    assert (v.code, v.reason, v.red) == (HOLD, "red", (1, 2))
+    # fit and nothing red: go (texture diagnostic, people's shape bias moved to the model's)
+    calm = dataclasses.replace(
+        _with_decision(f, 0.91, 1600, fit_accuracy=0.85),
+        shape_bias=[dataclasses.replace(s, shape_bias=0.25) for s in f.shape_bias],
+        error_consistency=[dataclasses.replace(e, kappa=0.33) for e in f.error_consistency],
+    )
+    calm = dataclasses.replace(
+        calm, study=dataclasses.replace(calm.study, roles={g: "diagnostic" for g in f.study.groups})
+    )
+    calm = dataclasses.replace(calm, drivers=[d for d in calm.drivers if d.group != "nuisance"])
+    assert verdict(calm, model).code == GO
+    # without a bar, fit means clearly above chance (12.5% for 8 classes)
+    v = verdict(_with_decision(f, 0.20, 400), model)
+    assert v.bar == 1 / 8 and not v.bar_configured and v.code != NO_GO
+    # no standard stimuli: not assessed, whatever else
+    none = dataclasses.replace(f, accuracy=[a for a in f.accuracy if a.condition != "standard"])
+    assert verdict(none, model).code == NOT_ASSESSED
+
+
+def test_page_one_decision_box_states_fitness_risk_action_owner_and_options() -> None:
+    f = _with_decision(
+        parts_findings(),
+        0.91,
+        1600,
+        fit_accuracy=0.95,
+        owner="Line 3 quality lead",
+        due="2027-03-31",
+        options=[{"name": "Retrain", "cost": "3 weeks", "benefit": "fewer finish errors"}],
+    )
+    n = build_narrative(f, load_strings("en"), recommend(f), None)
+    d = n.decision
+    assert d.verdict == "no_go" and d.label == "No-go"
+    assert "91% correct on 1,600 test images" in d.fitness and "95%" in d.fitness
+    # the sized risk comes from the cue-conflict accuracy (21% of 400)
+    assert "21% of 400" in d.risk and "surface texture points to another class" in d.risk
+    assert d.owner == "Owner: Line 3 quality lead · due: 2027-03-31"
+    assert [(o.name, o.cost, o.effort) for o in d.options] == [("Retrain", "3 weeks", "not given")]
+    ja = build_narrative(f, load_strings("ja"), recommend(f), None).decision
+    assert ja.label == "実施不可" and "担当：Line 3 quality lead" in ja.owner
+    bare = build_narrative(parts_findings(), load_strings("en"), recommend(parts_findings()), None)
+    assert "[report.decision]" in bare.decision.owner  # says how to set who and when
