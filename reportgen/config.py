@@ -102,7 +102,17 @@ GENERATOR_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
 MAX_GENERATED_BYTES = 4 * 2**30
 
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "report": ("title", "study", "period", "language", "history_db", "history", "decision"),
+    "report": (
+        "title",
+        "study",
+        "period",
+        "language",
+        "history_db",
+        "history",
+        "decision",
+        "model_card",
+    ),
+    "report.model_card": ("intended_use", "out_of_scope", "version"),
     "report.decision": ("fit_accuracy", "owner", "due", "options"),
     "report.decision.options": ("name", "cost", "effort", "owner", "due", "benefit"),
     "model": (
@@ -174,6 +184,8 @@ class ReportConfig:
     history_db: Path | None = None  # SQLite file of past runs; created on first use
     history: bool = True  # record each run there (false: read it, never write it)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    # [report.model_card]: intended_use, out_of_scope, version (free text, as written)
+    model_card: dict[str, str] = field(default_factory=dict)
 
 
 #: The channel mean and std of ImageNet training images, on the [0, 1] scale: what
@@ -743,7 +755,17 @@ def _read_report(r: _Reader, raw: dict[str, Any]) -> ReportConfig | None:
         history_db=history,
         history=bool(r.boolean(sec, "report", "history", True)),
         decision=_read_decision(r, sec),
+        model_card=_read_model_card(r, sec),
     )
+
+
+def _read_model_card(r: _Reader, report: dict[str, Any]) -> dict[str, str]:
+    sec = r.section(report, "report.model_card", "model_card")
+    if sec is None:
+        return {}
+    keys = _SECTION_KEYS["report.model_card"]
+    texts = {k: r.text(sec, "report.model_card", k, default="") for k in keys}
+    return {k: v for k, v in texts.items() if v}
 
 
 def _read_decision(r: _Reader, report: dict[str, Any]) -> DecisionConfig:

@@ -121,6 +121,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
         roles_assumed=tuple(g for g in data.groups if g in config.roles_assumed),
         labels=config.labels,
         decision=dataclasses.asdict(config.report.decision),
+        model_card=dict(config.report.model_card),
     )
     run = RunInfo(
         config_hash=config_hash(config),
@@ -500,10 +501,25 @@ def _agreement(
 
 def _mean_agreement(data: StudyData, observer: str, first: list[int], second: list[int]):
     """Decision agreement and its chance level, averaged over the observer pairs given."""
-    res = agreement.decision_agreement(
-        data.decisions[first], data.decisions[second], len(data.classes), dtype=torch.float64
+    a, b = data.decisions[first], data.decisions[second]
+    res = agreement.decision_agreement(a, b, len(data.classes), dtype=torch.float64)
+    by_condition = {}
+    if len(data.conditions) > 1:
+        for c, cond in enumerate(data.conditions):
+            cols = data.condition_codes == c
+            compared = int(((a[:, cols] >= 0) & (b[:, cols] >= 0)).sum())
+            if compared:
+                r = agreement.decision_agreement(
+                    a[:, cols], b[:, cols], len(data.classes), dtype=torch.float64
+                )
+                by_condition[cond] = [
+                    float(r.agreement.nanmean()),
+                    float(r.chance.nanmean()),
+                    float(compared),
+                ]
+    return DecisionAgreement(
+        observer, float(res.agreement.mean()), float(res.chance.mean()), by_condition
     )
-    return DecisionAgreement(observer, float(res.agreement.mean()), float(res.chance.mean()))
 
 
 def _shared_information(

@@ -106,6 +106,9 @@ class DecisionAgreement:
     observer: str  # a model id, or "human-human"
     agreement: float  # fraction of trials with the identical response
     chance: float  # expected from the response marginals alone
+    # per condition: [agreement, chance, trials compared] (a pooled rate mixes images made
+    # to conflict with standard ones; the report shows them apart)
+    by_condition: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,7 @@ class Study:
     # [report.decision] as given: fit_accuracy (fraction or None), owner, due, options (list
     # of {name, cost, effort, owner, due, benefit}); empty when the config has none
     decision: dict[str, Any] = field(default_factory=dict)
+    model_card: dict[str, str] = field(default_factory=dict)  # [report.model_card] as given
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,9 @@ DPI = 300  # print resolution
 #: Dark blue, orange, sky blue, bluish green, reddish purple, vermilion, yellow: luminances
 #: spread from dark to light so neighbouring series stay apart in grey.
 PALETTE = ("#1f3b73", "#e69f00", "#7cc0e8", "#009e73", "#a2457e", "#d55e00", "#f0e442")
+#: Models: wine shades, a hue no factor group uses, so "the model" is one colour in every
+#: chart and never reads as a factor group (markers tell several models apart).
+MODEL_PALETTE = ("#882255", "#c4577f", "#4f0f2f", "#e39ab6", "#a83466", "#6b1a42", "#d27596")
 HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 PEOPLE_LIGHT, PEOPLE_DARK = "#9a9a9a", "#333333"
@@ -107,7 +110,13 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def _colour(i: int) -> str:
+    """The colour of factor group `i` (in the study's group order), in every chart."""
     return PALETTE[i % len(PALETTE)]
+
+
+def _model_colour(i: int) -> str:
+    """The colour of model `i` (in the study's model order), in every chart."""
+    return MODEL_PALETTE[i % len(MODEL_PALETTE)]
 
 
 def _err(value: float, low: float, high: float) -> list[list[float]]:
@@ -178,14 +187,16 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
                     elinewidth=0.8,
                     fmt="D" if people else MARKERS[si % 7],
                     markersize=4.5,
-                    color=PEOPLE_DARK if people else _colour(si),
-                    markerfacecolor=PEOPLE_LIGHT if people else _colour(si),
+                    color=PEOPLE_DARK if people else _model_colour(si),
+                    markerfacecolor=PEOPLE_LIGHT if people else _model_colour(si),
                     markeredgecolor="#111111",
                     markeredgewidth=0.5,
                     label=label if first else None,
                 )
             else:
+                # one series: a colour per group; several: a colour per observer
                 k = si if len(series) > 1 else gi[g]
+                colour = _model_colour(si) if len(series) > 1 else _colour(k)
                 _bar(
                     ax,
                     y,
@@ -194,7 +205,7 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
                     high,
                     k,
                     height=height * 0.9,
-                    color=PEOPLE_LIGHT if people else _colour(k),
+                    color=PEOPLE_LIGHT if people else colour,
                     label=label if first else None,
                 )
             first = False
@@ -215,7 +226,7 @@ def _share_bars(ax: Any, f: Findings, fmt: Formatter, series: list[tuple[str, st
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             frameon=False,
-            fontsize=6.5 if len(series) > 4 else 7,
+            fontsize=7,  # the print minimum, however many series
         )
 
 
@@ -229,21 +240,6 @@ def _series(f: Findings, fmt: Formatter, with_people: bool) -> list[tuple[str, s
             )
         )
     return series
-
-
-def drivers_summary(f: Findings, fmt: Formatter, path: Path) -> Path:
-    """Page 1's small figure: the model's driver shares with interval whiskers."""
-    series = _series(f, fmt, with_people=False)
-    n_groups = len(f.study.groups)
-    tall = 0.42 if len(series) == 1 else 0.62
-    fig, ax = plt.subplots(figsize=(4.6, 0.5 + tall * n_groups))
-    _share_bars(ax, f, fmt, series)
-    several = len(models_of(f)) > 1
-    ax.set_title(
-        fmt.t("figures.drivers_small_title_m" if several else "figures.drivers_small_title"),
-        loc="left",
-    )
-    return _save(fig, path)
 
 
 def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
@@ -424,7 +420,7 @@ def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None
             first + k,
             xerr=_err(s.shape_bias, s.ci_low, s.ci_high),
             fmt=MARKERS[k % 7],
-            color=_colour(k),
+            color=_model_colour(k),
             markersize=6,
             capsize=2,
             markeredgecolor="#111111",
@@ -442,8 +438,9 @@ def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None
 def _kappa_panel(fig: plt.Figure, ax: Any, f: Findings, fmt: Formatter, people: str) -> None:
     kappas = model_kappas(f)
     ceiling = kappa_of(f, "human-human")
+    models = models_of(f)
     for i, k in enumerate(kappas):
-        _bar(ax, i, k.kappa, k.ci_low, k.ci_high, i)
+        _bar(ax, i, k.kappa, k.ci_low, k.ci_high, i, color=_model_colour(models.index(k.observer)))
     if ceiling is not None and is_finite(ceiling.kappa):
         if is_finite(ceiling.ci_low) and is_finite(ceiling.ci_high):
             ax.axvspan(
@@ -495,7 +492,7 @@ def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
                     ys,
                     "-",
                     marker=MARKERS[i % 7],
-                    color=_colour(i),
+                    color=_model_colour(i),
                     linewidth=1.6,
                     markersize=4,
                     label=_label(f, fmt, obs),
@@ -605,8 +602,8 @@ def trend_figure(
         ax2.errorbar(
             [x for x, _ in pts],
             [iv.value for _, iv in pts],
-            marker=MARKERS[0],
-            color=_colour(0),
+            marker=MARKERS[models_of(f).index(model) % 7],
+            color=_model_colour(models_of(f).index(model)),
             capsize=2,
             label=_label(f, fmt, model),
             yerr=[
@@ -659,7 +656,6 @@ def make_figures(
     out: dict[str, Path] = {}
     with _style(lang):
         if any(group_entries(drivers_of(f, m)) for m in models_of(f)):
-            out["drivers_summary"] = drivers_summary(f, fmt, figures_dir / "drivers_summary.png")
             out["drivers"] = drivers_figure(f, fmt, figures_dir / "drivers.png")
         if f.layers and not f.study.decision_only:
             out["layers"] = layers_figure(f, fmt, figures_dir / "layers.png")

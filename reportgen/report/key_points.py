@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reportgen.findings import Driver, Findings
+from reportgen.findings import DecisionAgreement, Driver, Findings
 
 if TYPE_CHECKING:
     from reportgen.report.recommendations import Recommendation
@@ -247,8 +247,7 @@ def key_point_people(f: Findings, fmt: Formatter) -> KeyPoint:
             )
     if agreements:
         if len(agreements) == 1:
-            a = agreements[0]
-            parts.append(fmt.t("summary.kp2_agree", agree=Pct(a.agreement), chance=Pct(a.chance)))
+            parts.append(_agreement_sentence(f, agreements[0], fmt))
         else:
             values = [a.agreement for a in agreements]
             parts.append(fmt.t("summary.kpm2_agree", low=Pct(min(values)), high=Pct(max(values))))
@@ -277,6 +276,30 @@ def key_point_people(f: Findings, fmt: Formatter) -> KeyPoint:
         n=fmt.count(humans.n_shape + humans.n_texture if humans else 0, "trials"),
     )
     return KeyPoint(2, heading, sentence, evidence, light, fmt.t(f"lights.{light}"))
+
+
+def _agreement_sentence(f: Findings, a: DecisionAgreement, fmt: Formatter) -> str:
+    """How often the model and people give the same answer: per condition (standard versus
+    conflicting images) with people's agreement with each other beside it, where the study
+    has both conditions; else over all images, with its chance level."""
+    split = ("standard", "cue-conflict")
+    people = next((h for h in f.decision_agreement if h.observer == "human-human"), None)
+    if not all(c in a.by_condition for c in split):
+        return fmt.t("summary.kp2_agree", agree=Pct(a.agreement), chance=Pct(a.chance))
+    values = {c: Pct(a.by_condition[c][0]) for c in split}
+    if people is not None and all(c in people.by_condition for c in split):
+        return fmt.t(
+            "summary.kp2_agree_split",
+            standard=values["standard"],
+            conflict=values["cue-conflict"],
+            people_standard=Pct(people.by_condition["standard"][0]),
+            people_conflict=Pct(people.by_condition["cue-conflict"][0]),
+        )
+    return fmt.t(
+        "summary.kp2_agree_split_alone",
+        standard=values["standard"],
+        conflict=values["cue-conflict"],
+    )
 
 
 def key_point_risk(

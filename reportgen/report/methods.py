@@ -16,6 +16,8 @@ from reportgen.findings.evidence import (
     WIDE_CI_RATIO,
 )
 from reportgen.report.format import Formatter, Num, Pct, Word
+from reportgen.report.key_points import RecommendationText
+from reportgen.report.recommendations import Recommendation
 
 
 def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
@@ -126,6 +128,49 @@ def light_rule_rows(fmt: Formatter) -> list[tuple[str, str, str, str]]:
     return [
         (t("methods.rules.verdict" if kp == 3 else f"methods.rules.kp{kp}"), *row)
         for kp, row in rows
+    ]
+
+
+def model_card_rows(
+    f: Findings, fmt: Formatter, recs: list[Recommendation], texts: list[RecommendationText]
+) -> list[tuple[str, str]]:
+    """The model card of the appendix: what the study's owner says the model is for
+    (`[report.model_card]`), what it is, what it was tested on, and the limitations this
+    run found (the recommendations that call for action, then the caveats' count)."""
+    t = fmt.t
+    card = f.study.model_card
+    missing = t("model_card.not_given")
+    limitations = [
+        t("model_card.limitation", title=x.title, severity=x.severity)
+        for r, x in zip(recs, texts, strict=True)
+        if r.severity in ("high", "medium")
+    ]
+    if f.warnings:
+        limitations.append(t("model_card.caveats", n=Num(len(f.warnings))))
+    people = (
+        fmt.count(len(f.study.humans), "people_simulated" if f.study.humans_simulated else "people")
+        if f.study.humans
+        else t("model_card.no_people")
+    )
+    return [
+        (t("model_card.model"), fmt.join(fmt.model(m) for m in f.study.models)),
+        (t("model_card.version"), card.get("version") or missing),
+        (t("model_card.fingerprint"), f.run.model_fingerprint or t("methods.no_fingerprint")),
+        (t("model_card.intended"), card.get("intended_use") or t("model_card.intended_unset")),
+        (t("model_card.out_of_scope"), card.get("out_of_scope") or missing),
+        (
+            t("model_card.data"),
+            t(
+                "model_card.data_text",
+                images=fmt.count(f.run.n_stimuli, "images"),
+                conditions=fmt.join(fmt.condition(c) for c in f.study.conditions),
+                people=people,
+            ),
+        ),
+        (
+            t("model_card.limitations"),
+            t("format.item_sep").join(limitations) or t("model_card.none_found"),
+        ),
     ]
 
 

@@ -35,7 +35,7 @@ from reportgen.report.key_points import (
     people_label,
     recommendation_text,
 )
-from reportgen.report.methods import light_rule_rows, methods_rows
+from reportgen.report.methods import light_rule_rows, methods_rows, model_card_rows
 from reportgen.report.montage import Montage, disagreement_montage, stimuli_montage
 from reportgen.report.sections import (
     drivers_section,
@@ -67,6 +67,7 @@ class Narrative:
     methods: list[tuple[str, str]]
     light_rules: list[tuple[str, str, str, str]]  # the rule table, as Methods prints it
     decision: DecisionBox | None  # page 1's decision box
+    model_card: list[tuple[str, str]]  # the appendix's model card
     glossary: list[tuple[str, str]]
     people_label: str
     people_caption: str  # says what the people figure shows: one panel or both
@@ -75,6 +76,17 @@ class Narrative:
     stimuli: Montage | None = None  # "What the stimuli look like" (section 1)
     disagreements: Montage | None = None  # images the model and people disagree on (section 2)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _has(f: Findings, what: str | None) -> bool:
+    """Whether the study holds what a glossary entry explains (`needs` in the locale)."""
+    return {
+        None: True,
+        "people": bool(f.study.humans),
+        "shape_bias": bool(f.shape_bias),
+        "redundancy": bool(f.layers or f.shared_information),
+        "fingerprint": bool(f.run.model_fingerprint),
+    }[what]
 
 
 def build_narrative(
@@ -145,7 +157,12 @@ def build_narrative(
         methods=methods_rows(f, fmt),
         light_rules=light_rule_rows(fmt),
         decision=decision_box(f, fmt, recommendations, recs),
-        glossary=[(g["term"], g["text"]) for g in strings["glossary"]["entries"]],
+        model_card=model_card_rows(f, fmt, recommendations, recs),
+        glossary=[
+            (g["term"], g["text"])
+            for g in strings["glossary"]["entries"]
+            if _has(f, g.get("needs"))
+        ],
         people_label=people_label(f, fmt),
         people_caption=fmt.t(f"figures.people_caption{caption}"),
         people_alt=fmt.t("figures.shape_bias_title" if with_bias else "figures.kappa_title"),

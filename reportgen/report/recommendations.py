@@ -13,6 +13,9 @@ The table (`RULES` below, in this order; effort in brackets):
   change; confirm with the team that trained it [low]
 - nuisance_reliance: a nuisance factor (lighting, pose, position) carries significant decision
   information → augment training data over it; check the line's control of it [medium]
+- incidental_reliance: groups the study marks incidental carry a share of the decision
+  information that sets key point 1's light (and no people comparison fired cue_mismatch)
+  → add training images in which they vary independently of the class [medium]
 - cue_mismatch: the model leans on texture where people lean on shape, or the reverse (shape
   bias, or the top factor groups without cue-conflict trials) → add cue-conflict and
   varied-finish images; review whether the model's cue is acceptable [medium]
@@ -39,12 +42,14 @@ from reportgen.findings.evidence import (
     LIGHT_SEVERITY,
     NONE,
     NUISANCE_SHARE,
+    OFF_TARGET_SHARE,
     SHAPE_GAP,
     SOME,
     TOO_FEW,
     driver_evidence,
     intervals_overlap,
     kappa_ratios,
+    off_target_share,
     rate_evidence,
     shape_bias_evidence,
 )
@@ -201,6 +206,41 @@ def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recom
                 "share": Pct(group_share),
                 "p": PStat(max(hits[n][1] for n in names[:3])),
                 "models": _models_param(models),
+            },
+        )
+    ]
+
+
+def rule_incidental_reliance(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    """Groups the study marks incidental carry enough of the decision information to set
+    key point 1's OFF_TARGET_SHARE light, and no people comparison already says so."""
+    if rule_cue_mismatch(f, history):
+        return []  # the cue-mismatch rule names the same cue, with people's numbers
+    hits = [
+        (m, g)
+        for m in models_of(f)
+        for g in group_entries(drivers_of(f, m))
+        if role_of(f, g.group) == "incidental" and g.significant
+    ]
+    if not hits:
+        return []
+    light = OFF_TARGET_SHARE.light(max(off_target_share(f, m) for m, _ in hits))
+    if light == "green":
+        return []
+    top = max((g for _, g in hits), key=lambda g: g.share)
+    diagnostic = tuple(Group(g) for g in f.study.groups if role_of(f, g) == "diagnostic")
+    return [
+        Recommendation(
+            "incidental_reliance",
+            LIGHT_SEVERITY[light],
+            "medium",
+            {
+                "group": Group(top.group),
+                "share": Pct(top.share),
+                "p": PStat(top.p_value),
+                "models": _models_param(list(dict.fromkeys(m for m, _ in hits))),
+                "diagnostic": Names(diagnostic) if diagnostic else Word("format.other_factors"),
+                "target": Pct(OFF_TARGET_SHARE.amber),
             },
         )
     ]
@@ -370,6 +410,12 @@ RULES: tuple[Rule, ...] = (
         "a nuisance factor (lighting, pose, position) carries significant decision information",
         "augment training data over that factor; check the line's control of it",
         rule_nuisance_reliance,
+    ),
+    Rule(
+        "incidental_reliance",
+        "a factor group the study marks incidental carries much of the decision information",
+        "add training images in which it varies independently of the class; re-test",
+        rule_incidental_reliance,
     ),
     Rule(
         "cue_mismatch",

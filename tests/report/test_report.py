@@ -1065,3 +1065,22 @@ def test_page_one_decision_box_states_fitness_risk_action_owner_and_options() ->
     assert ja.label == "実施不可" and "担当：Line 3 quality lead" in ja.owner
     bare = build_narrative(parts_findings(), load_strings("en"), recommend(parts_findings()), None)
     assert "[report.decision]" in bare.decision.owner  # says how to set who and when
+
+
+def test_agreement_is_shown_apart_for_standard_and_conflicting_images() -> None:
+    from reportgen.report.key_points import key_point_people
+
+    f = parts_findings()
+    split = {"standard": [0.97, 0.2, 400.0], "cue-conflict": [0.08, 0.2, 960.0]}
+    people = {"standard": [0.95, 0.2, 600.0], "cue-conflict": [0.89, 0.2, 1440.0]}
+    f = dataclasses.replace(
+        f,
+        decision_agreement=[
+            dataclasses.replace(a, by_condition=people if a.observer == "human-human" else split)
+            for a in f.decision_agreement
+        ],
+    )
+    text = key_point_people(f, Formatter.for_findings(load_strings("en"), f)).sentence
+    assert "97% of the standard images (people with each other: 95%)" in text
+    assert "8.0% of the conflicting ones (people: 89%)" in text
+    assert "of all images" not in text  # no rate that pools the two
