@@ -190,7 +190,7 @@ def _action(recs: list[Recommendation], texts: list[RecommendationText], fmt: Fo
     acting = [t for rec, t in zip(recs, texts, strict=True) if rec.severity != "info"]
     if not acting:
         return fmt.t("decision.action_none")
-    return fmt.t("decision.action", title=acting[0].title)
+    return fmt.t("decision.action", title=acting[0].title, action=acting[0].action)
 
 
 def _owner(f: Findings, fmt: Formatter) -> str:

@@ -1,5 +1,5 @@
-"""The three key points of page 1 (what drives the decisions, model versus people, the main
-risk and its action) and the words of a fired recommendation rule.
+"""The key points of page 1 (what drives the decisions, model versus people) and the words of
+a fired recommendation rule (the main risk and its action are in the decision box).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 from reportgen.findings.evidence import (
     CLEAR,
     NONE,
-    SEVERITY_LIGHT,
     SOME,
     TOO_FEW,
     driver_evidence,
@@ -247,7 +246,7 @@ def key_point_people(f: Findings, fmt: Formatter) -> KeyPoint:
             )
     if agreements:
         if len(agreements) == 1:
-            parts.append(_agreement_sentence(f, agreements[0], fmt))
+            parts.append(agreement_sentence(f, agreements[0], fmt))
         else:
             values = [a.agreement for a in agreements]
             parts.append(fmt.t("summary.kpm2_agree", low=Pct(min(values)), high=Pct(max(values))))
@@ -278,48 +277,31 @@ def key_point_people(f: Findings, fmt: Formatter) -> KeyPoint:
     return KeyPoint(2, heading, sentence, evidence, light, fmt.t(f"lights.{light}"))
 
 
-def _agreement_sentence(f: Findings, a: DecisionAgreement, fmt: Formatter) -> str:
+def agreement_sentence(
+    f: Findings, a: DecisionAgreement, fmt: Formatter, prefix: str = "summary.kp2_"
+) -> str:
     """How often the model and people give the same answer: per condition (standard versus
     conflicting images) with people's agreement with each other beside it, where the study
-    has both conditions; else over all images, with its chance level."""
+    has both conditions; else over all images, with its chance level. `prefix` is the stem of
+    the locale keys (page 1's, or section 2's)."""
     split = ("standard", "cue-conflict")
     people = next((h for h in f.decision_agreement if h.observer == "human-human"), None)
     if not all(c in a.by_condition for c in split):
-        return fmt.t("summary.kp2_agree", agree=Pct(a.agreement), chance=Pct(a.chance))
+        return fmt.t(f"{prefix}agree", agree=Pct(a.agreement), chance=Pct(a.chance))
     values = {c: Pct(a.by_condition[c][0]) for c in split}
     if people is not None and all(c in people.by_condition for c in split):
         return fmt.t(
-            "summary.kp2_agree_split",
+            f"{prefix}agree_split",
             standard=values["standard"],
             conflict=values["cue-conflict"],
             people_standard=Pct(people.by_condition["standard"][0]),
             people_conflict=Pct(people.by_condition["cue-conflict"][0]),
         )
     return fmt.t(
-        "summary.kp2_agree_split_alone",
+        f"{prefix}agree_split_alone",
         standard=values["standard"],
         conflict=values["cue-conflict"],
     )
-
-
-def key_point_risk(
-    recs: list[Recommendation], texts: list[RecommendationText], fmt: Formatter
-) -> KeyPoint:
-    heading = fmt.t("summary.kp3_heading")
-    acting = [(r, t) for r, t in zip(recs, texts, strict=True) if r.severity != "info"]
-    if not acting:
-        return KeyPoint(
-            3,
-            heading,
-            fmt.t("summary.kp3_none"),
-            fmt.t("summary.kp3_none_evidence"),
-            "green",
-            fmt.t("lights.green"),
-        )
-    rec, text = acting[0]  # recommend() returns them most severe first
-    sentence = fmt.t("summary.kp3", risk=text.risk, action=text.action)
-    light = SEVERITY_LIGHT[rec.severity]
-    return KeyPoint(3, heading, sentence, text.plain, light, fmt.t(f"lights.{light}"))
 
 
 def recommendation_text(

@@ -31,7 +31,6 @@ from reportgen.report.key_points import (
     analysed_line,
     key_point_drivers,
     key_point_people,
-    key_point_risk,
     people_label,
     recommendation_text,
 )
@@ -136,7 +135,6 @@ def build_narrative(
         key_points=[
             key_point_drivers(f, fmt),
             key_point_people(f, fmt),
-            key_point_risk(recommendations, recs, fmt),
         ],
         drivers=drivers_section(f, fmt),
         people=people_section(f, fmt),

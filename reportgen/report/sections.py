@@ -43,7 +43,7 @@ from reportgen.report.format import (
     PStat,
     Range,
 )
-from reportgen.report.key_points import key_point_drivers
+from reportgen.report.key_points import agreement_sentence, key_point_drivers
 
 
 def _driver_sentence(d: Driver, f: Findings, fmt: Formatter, prefix: str) -> str:
@@ -144,7 +144,7 @@ def _people_one(f: Findings, fmt: Formatter, m: str) -> list[str]:
         )
     for a in f.decision_agreement:
         if a.observer == m:
-            out.append(fmt.t("people.agree", agree=Pct(a.agreement), chance=Pct(a.chance)))
+            out.append(agreement_sentence(f, a, fmt, "people."))
     for s in f.shared_information:
         if s.observer == m:
             out.append(
