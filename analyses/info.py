@@ -50,6 +50,7 @@ __all__ = [
     "mi_gg",
     "mi_mixture_gd",
     "mi_model_gd",
+    "mi_mixture_gd_masked",
     "mi_model_gd_masked",
     "tie_broken_ranks",
     "tie_fraction",
@@ -838,6 +839,57 @@ def mi_mixture_gd(x: Tensor, y: Tensor, n_classes: int) -> Tensor:
     """
     x64, yb = _prepare_cd(x, y, n_classes)
     return (_mixture_mi(x64, yb, n_classes) / _LN2).to(_out_dtype(x))
+
+
+def mi_mixture_gd_masked(x: Tensor, y: Tensor, n_classes: int) -> tuple[Tensor, Tensor]:
+    """`mi_mixture_gd` for a batch of which some entries cannot be fitted, in bits, with a
+    success mask: where an occupied class has N_y <= d samples or a covariance that is not
+    positive definite, only that entry is masked (a permutation batch keeps the rest).
+
+    Bounded by the plug-in entropy of ``y``: every sigma point of class y has
+    ``f_mix >= p(y) N_y``, and its Mahalanobis norm is exactly d, so
+    ``H_mix <= H(p) + sum_y p(y) H_G(X | Y=y)`` (methods.md 2.6). The model form has no such
+    bound: with well-separated classes its pooled Gaussian can claim several times log2 K.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., n, d); e.g. copula scores.
+    y : Tensor of integers, shape (..., n), values in [0, n_classes)
+
+    Returns
+    -------
+    bits : Tensor (...), float64; meaningless where ``ok`` is False.
+    ok : Tensor (...), bool.
+    """
+    x64 = x.to(_F64)
+    n, d = x64.shape[-2:]
+    counts, means, cov = _class_moments(x64, y, n_classes)
+    occupied = counts > 0
+    eye = torch.eye(d, dtype=_F64, device=x64.device)
+    # unfit classes get a unit covariance so the batch computes; their entries are masked
+    fitted = ~occupied | (counts > d)
+    cov = torch.where(fitted[..., None, None] & torch.isfinite(cov), cov, eye)
+    chol, status = torch.linalg.cholesky_ex(cov)
+    diag = torch.diagonal(chol, dim1=-2, dim2=-1)
+    share = diag.square() / torch.diagonal(cov, dim1=-2, dim2=-1)
+    good = (status == 0) & (share > _MIN_PIVOT_SHARE).all(-1)
+    ok = (fitted & (good | ~occupied)).all(-1)
+    chol = torch.where(good[..., None, None], chol, eye)
+    p = counts / n
+    half_logdet = chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # [..., K]
+    h_cond = half_logdet + 0.5 * d * (math.log(2 * math.pi) + 1)
+    cols = chol.mT * math.sqrt(d)
+    pts = torch.cat([means.unsqueeze(-2) + cols, means.unsqueeze(-2) - cols], dim=-2)
+    pts = pts.flatten(-3, -2)  # [..., K * 2d, d]
+    diff = pts.unsqueeze(-3) - means.unsqueeze(-2)  # [..., K(l), P, d]
+    v = torch.linalg.solve_triangular(chol, diff.mT, upper=False)
+    log_n = -0.5 * v.square().sum(-2) - half_logdet.unsqueeze(-1) - 0.5 * d * math.log(2 * math.pi)
+    log_w = torch.where(occupied, p, 1.0).log().masked_fill(~occupied, -math.inf)
+    log_mix = torch.logsumexp(log_n + log_w.unsqueeze(-1), dim=-2)
+    per_class = log_mix.unflatten(-1, (n_classes, 2 * d)).mean(-1)  # [..., K]
+    h_mix = -torch.where(occupied, p * per_class, 0.0).sum(-1)
+    bits = (h_mix - torch.where(occupied, p * h_cond, 0.0).sum(-1)) / _LN2
+    return bits, ok & torch.isfinite(bits)
 
 
 def _class_counts(yb: Tensor, n_classes: int) -> Tensor:

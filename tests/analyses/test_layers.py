@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -327,21 +328,54 @@ def _categorical_case(n: int = 600, seed: int = 0, decided: bool = True):  # typ
     return h, f, d
 
 
-def test_categorical_layer_information_matches_independent_estimates() -> None:
-    from frites.core import gcmi_model_1d_cd
+def _mixture_reference(z: np.ndarray, y: np.ndarray) -> float:
+    """I(Y; Z) in bits of the Gaussian-mixture form (methods.md 2.6), written out in numpy:
+    one Gaussian per class (unbiased covariance), the mixture entropy by the unscented
+    transform with the 2d sigma points mean +- sqrt(d) * (columns of the Cholesky factor)."""
+    n, d = z.shape
+    classes = np.unique(y)
+    p = np.array([np.mean(y == k) for k in classes])
+    means = [z[y == k].mean(0) for k in classes]
+    covs = [np.cov(z[y == k].T).reshape(d, d) for k in classes]
 
+    def log_pdf(x: np.ndarray, m: np.ndarray, c: np.ndarray) -> float:
+        diff = x - m
+        return -0.5 * (
+            diff @ np.linalg.solve(c, diff) + np.linalg.slogdet(c)[1] + d * np.log(2 * np.pi)
+        )
+
+    h_mix = 0.0
+    for pk, m, c in zip(p, means, covs, strict=True):
+        chol = np.linalg.cholesky(c)
+        points = [m + s * np.sqrt(d) * chol[:, j] for j in range(d) for s in (1, -1)]
+        mix = [
+            np.logaddexp.reduce(
+                [np.log(pl) + log_pdf(x, ml, cl) for pl, ml, cl in zip(p, means, covs, strict=True)]
+            )
+            for x in points
+        ]
+        h_mix -= pk * np.mean(mix)
+    h_cond = sum(
+        pk * 0.5 * (np.linalg.slogdet(c)[1] + d * np.log(2 * np.pi * np.e))
+        for pk, c in zip(p, covs, strict=True)
+    )
+    return float((h_mix - h_cond) / np.log(2))
+
+
+def test_categorical_layer_information_matches_independent_estimates() -> None:
     h, f, d = _categorical_case()
     (r,) = layers.categorical_layer_information(
         {"l": h}, {"kind": (f, 3)}, d, 3, n_perm=200, seed=1, n_pcs=3
     )
     scores, _ = layers.layer_pcs(h, 3)
-    # frites copula-normalises x and fits the class-conditional model itself
-    theirs = gcmi_model_1d_cd(scores.T.numpy().copy(), f.numpy())
-    assert r.mi_bits == pytest.approx(theirs, abs=TOL_REF)  # the same formula, float64
-    # I(F; H | D): the class-weighted frites estimate within each decision class
+    # I(F; H): the mixture form on the copula scores, against the numpy reference
+    z = info.copnorm(scores).numpy()
+    assert r.mi_bits == pytest.approx(_mixture_reference(z, f.numpy()), abs=TOL_REF)
+    # I(F; H | D): the class-weighted reference within each decision class, the layer's scores
+    # copula-normalised within the class
     parts = [
         (int((d == c).sum()) / len(d))
-        * gcmi_model_1d_cd(scores[d == c].T.numpy().copy(), f[d == c].numpy())
+        * _mixture_reference(info.copnorm(scores[d == c]).numpy(), f[d == c].numpy())
         for c in range(3)
     ]
     assert r.cmi_given_decision_bits == pytest.approx(sum(parts), abs=TOL_REF)
@@ -355,6 +389,35 @@ def test_categorical_layer_information_matches_independent_estimates() -> None:
     assert r.red_mmi_bits == pytest.approx(min(r.mi_bits, r.decision_mi_bits))
     assert r.measure == "ccs" and math.isfinite(r.red_bits) and math.isfinite(r.red_p)
     assert r.joint_bits == pytest.approx(r.decision_mi_bits + r.cmi_given_decision_bits)
+
+
+def test_a_layer_holds_at_most_what_a_category_carries() -> None:
+    # Eight well-separated levels on a circle: the layer tells them apart, so I(F; H) is
+    # H(F) = 3 bits. The model form's single pooled Gaussian claims more than the category
+    # holds (3.8 bits here; 5 to 9 bits on the parts demo's layers); the mixture form stays
+    # under the plug-in H(F) and lands within 0.1 bits of it.
+    g = _gen(4)
+    n, k = 2400, 8
+    f = torch.randint(k, (n,), generator=g)
+    angle = f.to(F64) * 2 * math.pi / k
+    centre = 3 * torch.stack([angle.cos(), angle.sin()], 1)
+    h = torch.cat(
+        [
+            centre + 0.3 * torch.randn(n, 2, generator=g, dtype=F64),
+            torch.randn(n, 2, generator=g, dtype=F64),
+        ],
+        1,
+    )
+    d = f % 4
+    (r,) = layers.categorical_layer_information(
+        {"l": h}, {"kind": (f, k)}, d, 4, n_perm=50, seed=0, n_pcs=2
+    )
+    counts = torch.bincount(f, minlength=k).to(F64) / n
+    h_f = float(-(counts * counts.log2()).sum())
+    scores, _ = layers.layer_pcs(h, 2)
+    assert float(info.gcmi_model_cd(scores, f, k)) > h_f + 0.5  # the shortcut overshoots
+    assert h_f - 0.1 < r.mi_bits <= h_f
+    assert r.cmi_given_decision_bits <= h_f - r.decision_mi_bits + 0.05  # <= H(F | D) = 1 bit
 
 
 def test_a_category_read_as_a_number_hides_what_the_layer_holds() -> None:
@@ -389,7 +452,7 @@ def test_a_category_the_layer_holds_but_the_decision_ignores_does_not_reach_it()
 
 def test_the_batched_conditional_information_is_the_per_class_sum_for_every_relabelling() -> None:
     # The null of I(F; H | D) relabels the decisions; each relabelling must equal the
-    # class-weighted model-form GCMI computed class by class on its own (the definition).
+    # class-weighted mixture-form GCMI computed class by class on its own (the definition).
     h, f, d = _categorical_case(n=300, seed=3)
     scores, _ = layers.layer_pcs(h, 3)
     perms = torch.stack([torch.randperm(300, generator=_gen(s)) for s in range(4)])
@@ -397,7 +460,9 @@ def test_the_batched_conditional_information_is_the_per_class_sum_for_every_rela
     for p, row in zip(perms, batched, strict=True):
         dp = d[p]
         direct = sum(
-            int((dp == c).sum()) / 300 * float(info.gcmi_model_cd(scores[dp == c], f[dp == c], 3))
+            int((dp == c).sum())
+            / 300
+            * float(info.mi_mixture_gd(info.copnorm(scores[dp == c]), f[dp == c], 3))
             for c in range(3)
         )
         assert float(row) == pytest.approx(direct, abs=TOL_REF)
