@@ -73,6 +73,7 @@ KAPPA_RATIO = LightRule("kappa_ratio", 2, 0.70, 0.40, above=False)
 LIGHT_RULES = (NUISANCE_SHARE, OFF_TARGET_SHARE, SHAPE_GAP, KAPPA_RATIO)
 #: A recommendation's severity is the light of the rule it rests on.
 LIGHT_SEVERITY = {"red": "high", "amber": "medium", "green": "low", "grey": "low"}
+SEVERITY_LIGHT = {"high": "red", "medium": "amber", "low": "green", "info": "green"}
 _LIGHT_ORDER = {"grey": -1, "green": 0, "amber": 1, "red": 2}
 
 

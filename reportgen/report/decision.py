@@ -38,9 +38,8 @@ class DecisionBox:
     label: str  # "Go", "Hold", ...
     why: str  # one sentence: the reason for the verdict
     fitness: str
-    risk: str
-    action: str
-    owner: str  # "Owner: … · Due: …", or how to set them
+    risk: str  # sized in the user's terms where the study has cue-conflict images
+    action: str  # the first recommendation's title, with who owns it and by when
     # several models: (model, accuracy on standard images, accuracy when cues conflict,
     # verdict label); either accuracy column is None when no model has it
     models: list[tuple[str, str | None, str | None, str]]
@@ -65,17 +64,16 @@ def decision_box(
         why=_why(worst, fmt, several),
         fitness=_fitness(worst, fmt, several),
         risk=_risk(f, worst, fmt, recs, texts) if len(risks) < 2 else _risks(f, risks, fmt),
-        action=_action(recs, texts, fmt),
-        owner=_owner(f, fmt),
+        action=_action(f, recs, texts, fmt),
         models=_model_rows(verdicts, fmt) if several else [],
         options=[
             OptionRow(
                 o["name"],
                 o.get("cost") or fmt.t("decision.not_given"),
-                o.get("effort") or fmt.t("decision.not_given"),
+                o.get("effort") or "",  # shown beside the cost, and only when given
                 o.get("benefit") or fmt.t("decision.not_given"),
                 o.get("owner") or fmt.t("decision.not_given"),
-                o.get("due") or fmt.t("decision.not_given"),
+                o.get("due") or "",
             )
             for o in f.study.decision.get("options", [])
         ],
@@ -186,22 +184,23 @@ def _off_target_cue(f: Findings) -> str | None:
     return next((g for g in cues if role_of(f, g) != "diagnostic"), None)
 
 
-def _action(recs: list[Recommendation], texts: list[RecommendationText], fmt: Formatter) -> str:
+def _action(
+    f: Findings, recs: list[Recommendation], texts: list[RecommendationText], fmt: Formatter
+) -> str:
+    """The first recommendation (key point 3 words it in full), who owns it and by when."""
     acting = [t for rec, t in zip(recs, texts, strict=True) if rec.severity != "info"]
     if not acting:
         return fmt.t("decision.action_none")
-    return fmt.t("decision.action", title=acting[0].title, action=acting[0].action)
-
-
-def _owner(f: Findings, fmt: Formatter) -> str:
     d = f.study.decision
-    if not (d.get("owner") or d.get("due")):
-        return fmt.t("decision.owner_unset")
-    return fmt.t(
-        "decision.owner",
-        owner=d.get("owner") or fmt.t("decision.not_given"),
-        due=d.get("due") or fmt.t("decision.not_given"),
-    )
+    if d.get("owner") or d.get("due"):
+        who = fmt.t(
+            "decision.owner",
+            owner=d.get("owner") or fmt.t("decision.not_given"),
+            due=d.get("due") or fmt.t("decision.not_given"),
+        )
+    else:
+        who = fmt.t("decision.owner_unset")
+    return fmt.t("decision.action", title=acting[0].title, who=who)
 
 
 __all__ = ["DecisionBox", "OptionRow", "decision_box"]

@@ -242,6 +242,23 @@ def _series(f: Findings, fmt: Formatter, with_people: bool) -> list[tuple[str, s
     return series
 
 
+#: Page 1's small figure is printed this wide (40 % of the text block, beside key point 1) and
+#: drawn at that size, so its 7 pt text prints at 7 pt.
+SUMMARY_WIDTH_IN = 0.4 * TEXT_WIDTH_IN
+
+
+def drivers_summary(f: Findings, fmt: Formatter, path: Path) -> Path:
+    """Page 1's small figure: one model's driver shares with interval whiskers."""
+    series = _series(f, fmt, with_people=False)
+    n_groups = len(f.study.groups)
+    with plt.rc_context({"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7}):
+        fig, ax = plt.subplots(figsize=(SUMMARY_WIDTH_IN, 0.6 + 0.25 * n_groups))
+        _share_bars(ax, f, fmt, series)
+        ax.set_title(fmt.t("figures.drivers_small_title"), loc="left")
+        ax.set_xticks([0, 0.5, 1.0])
+        return _save(fig, path)
+
+
 def drivers_figure(f: Findings, fmt: Formatter, path: Path) -> Path:
     """Group shares (model(s) and people) and, for one model, its strongest factors in bits."""
     series = _series(f, fmt, with_people=True)
@@ -656,6 +673,10 @@ def make_figures(
     out: dict[str, Path] = {}
     with _style(lang):
         if any(group_entries(drivers_of(f, m)) for m in models_of(f)):
+            if len(models_of(f)) == 1:  # several models' symbols are unreadable that small
+                out["drivers_summary"] = drivers_summary(
+                    f, fmt, figures_dir / "drivers_summary.png"
+                )
             out["drivers"] = drivers_figure(f, fmt, figures_dir / "drivers.png")
         if f.layers and not f.study.decision_only:
             out["layers"] = layers_figure(f, fmt, figures_dir / "layers.png")

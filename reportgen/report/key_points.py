@@ -1,5 +1,5 @@
-"""The key points of page 1 (what drives the decisions, model versus people) and the words of
-a fired recommendation rule (the main risk and its action are in the decision box).
+"""The three key points of page 1 (what drives the decisions, model versus people, the main
+risk and its action) and the words of a fired recommendation rule.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 from reportgen.findings.evidence import (
     CLEAR,
     NONE,
+    SEVERITY_LIGHT,
     SOME,
     TOO_FEW,
     driver_evidence,
@@ -302,6 +303,26 @@ def agreement_sentence(
         standard=values["standard"],
         conflict=values["cue-conflict"],
     )
+
+
+def key_point_risk(
+    recs: list[Recommendation], texts: list[RecommendationText], fmt: Formatter
+) -> KeyPoint:
+    heading = fmt.t("summary.kp3_heading")
+    acting = [(r, t) for r, t in zip(recs, texts, strict=True) if r.severity != "info"]
+    if not acting:
+        return KeyPoint(
+            3,
+            heading,
+            fmt.t("summary.kp3_none"),
+            fmt.t("summary.kp3_none_evidence"),
+            "green",
+            fmt.t("lights.green"),
+        )
+    rec, text = acting[0]  # recommend() returns them most severe first
+    sentence = fmt.t("summary.kp3", risk=text.risk, action=text.action)
+    light = SEVERITY_LIGHT[rec.severity]
+    return KeyPoint(3, heading, sentence, text.plain, light, fmt.t(f"lights.{light}"))
 
 
 def recommendation_text(

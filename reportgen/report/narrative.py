@@ -31,6 +31,7 @@ from reportgen.report.key_points import (
     analysed_line,
     key_point_drivers,
     key_point_people,
+    key_point_risk,
     people_label,
     recommendation_text,
 )
@@ -123,6 +124,7 @@ def build_narrative(
     if f.study.decision_only:
         notices.append(fmt.t("notices.decision_only"))
     change, change_rows, first = change_section(f, history or [], fmt)
+    box = decision_box(f, fmt, recommendations, recs)
     with_bias, with_kappa = people_panels(f)
     caption = "" if with_bias and with_kappa else "_bias" if with_bias else "_kappa"
     if caption == "_bias" and not f.study.humans:
@@ -135,6 +137,7 @@ def build_narrative(
         key_points=[
             key_point_drivers(f, fmt),
             key_point_people(f, fmt),
+            key_point_risk(recommendations, recs, fmt),
         ],
         drivers=drivers_section(f, fmt),
         people=people_section(f, fmt),
@@ -154,7 +157,7 @@ def build_narrative(
         recommendations=recs,
         methods=methods_rows(f, fmt),
         light_rules=light_rule_rows(fmt),
-        decision=decision_box(f, fmt, recommendations, recs),
+        decision=box,
         model_card=model_card_rows(f, fmt, recommendations, recs),
         glossary=[
             (g["term"], g["text"])

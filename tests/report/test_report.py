@@ -172,7 +172,7 @@ def test_decision_only_report_says_why_the_network_section_is_omitted(cue_en) ->
 
 def test_japanese_pdf_has_japanese_text_in_an_embedded_font(parts_ja) -> None:
     text = flat(pdf_text(parts_ja))
-    assert "要点" in text and "判断" in text  # key points and the decision box
+    assert "要点は三つです" in text and "判断" in text  # key points and the decision box
     assert "2026年第4四半期" in text
     assert "71%" in text and "2,400枚" in text
     streams = pdf_streams(parts_ja)
@@ -1059,12 +1059,12 @@ def test_page_one_decision_box_states_fitness_risk_action_owner_and_options() ->
     assert "91% correct on 1,600 test images" in d.fitness and "95%" in d.fitness
     # the sized risk comes from the cue-conflict accuracy (21% of 400)
     assert "21% of 400" in d.risk and "surface texture points to another class" in d.risk
-    assert d.owner == "Owner: Line 3 quality lead · due: 2027-03-31"
-    assert [(o.name, o.cost, o.effort) for o in d.options] == [("Retrain", "3 weeks", "not given")]
+    assert "Owner: Line 3 quality lead; due 2027-03-31" in d.action
+    assert [(o.name, o.cost, o.effort) for o in d.options] == [("Retrain", "3 weeks", "")]
     ja = build_narrative(f, load_strings("ja"), recommend(f), None).decision
-    assert ja.label == "実施不可" and "担当：Line 3 quality lead" in ja.owner
+    assert ja.label == "実施不可" and "担当：Line 3 quality lead" in ja.action
     bare = build_narrative(parts_findings(), load_strings("en"), recommend(parts_findings()), None)
-    assert "[report.decision]" in bare.decision.owner  # says how to set who and when
+    assert "[report.decision]" in bare.decision.action  # says how to set who and when
 
 
 def test_agreement_is_shown_apart_for_standard_and_conflicting_images() -> None:
