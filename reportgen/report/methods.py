@@ -74,7 +74,8 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
         (t("methods.estimators"), fmt.join(estimators) or t("methods.not_recorded")),
         (
             t("methods.redundancy"),
-            fmt.join(t(f"methods.redundancy_{m}") for m in measures) or t("methods.not_recorded"),
+            fmt.join(t(f"methods.redundancy_{m}") for m in measures)
+            or t("methods.redundancy_absent"),
         ),
         (t("methods.permutations"), fmt.num(r.permutations)),
         (t("methods.correction"), t("methods.correction_text")),

@@ -178,6 +178,13 @@ def _table_context(findings: Findings) -> dict[str, Any]:
         "agreement_observers": observers,
         "kappa_by": {e.observer: e for e in findings.error_consistency},
         "agree_by": {a.observer: a for a in findings.decision_agreement},
+        # agreement on standard and on conflicting images beside the pooled rate (the morph
+        # conditions would not fit the table's width; their curves have their own figure)
+        "agreement_conditions": [
+            c
+            for c in ("standard", "cue-conflict")
+            if any(c in a.by_condition for a in findings.decision_agreement)
+        ],
         "accuracy_conditions": conditions,
         "accuracy_rows": list(accuracy.items()),
     }

@@ -1084,3 +1084,19 @@ def test_agreement_is_shown_apart_for_standard_and_conflicting_images() -> None:
     assert "97% of the standard images (people with each other: 95%)" in text
     assert "8.0% of the conflicting ones (people: 89%)" in text
     assert "of all images" not in text  # no rate that pools the two
+
+
+def test_the_agreement_table_shows_standard_and_conflicting_images_apart(tmp_path) -> None:
+    f = parts_findings()
+    split = {"standard": [0.97, 0.2, 400.0], "cue-conflict": [0.081, 0.2, 960.0]}
+    f = dataclasses.replace(
+        f,
+        decision_agreement=[
+            dataclasses.replace(a, by_condition=split) for a in f.decision_agreement
+        ],
+    )
+    html = render_report(f, tmp_path, lang="en", history=None).html.read_text(encoding="utf-8")
+    table = html[html.index("Agreement, all images") :]
+    table = table[: table.index("</table>")]
+    assert "Standard images" in table and "Conflicting images" in table
+    assert "97%" in table and "8.1%" in table
