@@ -798,10 +798,17 @@ def _mixture_mi(
         labels = _classes_of_positions(sizes.unsqueeze(-2), n).squeeze(-2)
         counts, means, cov = _class_moments(x64, labels, n_classes)
     _check_class_counts(counts, d, "the mixture form")
-    chol, logdiag = _chol_half_logdet(cov, "x within a class")
-    occupied = counts > 0
-    p = counts / n
-    half_logdet = logdiag.sum(-1)  # [..., K]
+    chol, _ = _chol_half_logdet(cov, "x within a class")
+    return _unscented_mi(means, chol, counts / n)
+
+
+def _unscented_mi(means: Tensor, chol: Tensor, p: Tensor) -> Tensor:
+    """Mixture-form MI in nats from per-class means ``[..., K, d]``, lower Cholesky factors
+    ``[..., K, d, d]`` and class weights ``p [..., K]`` (empty classes have weight 0)."""
+    d = means.shape[-1]
+    n_classes = means.shape[-2]
+    occupied = p > 0
+    half_logdet = chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # [..., K]
     h_cond = half_logdet + 0.5 * d * (math.log(2 * math.pi) + 1)
     # Unscented transform: 2d sigma points per class at mean +- sqrt(d) * (column j of L).
     cols = chol.mT * math.sqrt(d)  # row j of L^T is column j of L: [..., K, d, d]
@@ -875,20 +882,7 @@ def mi_mixture_gd_masked(x: Tensor, y: Tensor, n_classes: int) -> tuple[Tensor, 
     good = (status == 0) & (share > _MIN_PIVOT_SHARE).all(-1)
     ok = (fitted & (good | ~occupied)).all(-1)
     chol = torch.where(good[..., None, None], chol, eye)
-    p = counts / n
-    half_logdet = chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # [..., K]
-    h_cond = half_logdet + 0.5 * d * (math.log(2 * math.pi) + 1)
-    cols = chol.mT * math.sqrt(d)
-    pts = torch.cat([means.unsqueeze(-2) + cols, means.unsqueeze(-2) - cols], dim=-2)
-    pts = pts.flatten(-3, -2)  # [..., K * 2d, d]
-    diff = pts.unsqueeze(-3) - means.unsqueeze(-2)  # [..., K(l), P, d]
-    v = torch.linalg.solve_triangular(chol, diff.mT, upper=False)
-    log_n = -0.5 * v.square().sum(-2) - half_logdet.unsqueeze(-1) - 0.5 * d * math.log(2 * math.pi)
-    log_w = torch.where(occupied, p, 1.0).log().masked_fill(~occupied, -math.inf)
-    log_mix = torch.logsumexp(log_n + log_w.unsqueeze(-1), dim=-2)
-    per_class = log_mix.unflatten(-1, (n_classes, 2 * d)).mean(-1)  # [..., K]
-    h_mix = -torch.where(occupied, p * per_class, 0.0).sum(-1)
-    bits = (h_mix - torch.where(occupied, p * h_cond, 0.0).sum(-1)) / _LN2
+    bits = _unscented_mi(means, chol, counts / n) / _LN2
     return bits, ok & torch.isfinite(bits)
 
 
