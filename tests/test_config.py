@@ -525,6 +525,13 @@ def test_validate_summarises_a_decision_only_study(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "decision-only study" in result.output and "vendor-model-1" in result.output
     assert "layer analysis needs the model weights" in result.output
+    # the starter config gives every group a role; one left out is shown as assumed
+    assert "incidental" in result.output and "assumed" not in result.output
+    text = text.replace('texture = "incidental"', "")
+    (tmp_path / "study.toml").write_text(text)
+    result = runner.invoke(app, ["validate", str(tmp_path / "study.toml")])
+    assert result.exit_code == 0, result.output
+    assert "(assumed:" in result.output  # the table wraps the rest of the hint
 
 
 def test_validate_refuses_an_observer_id_shared_by_a_person_and_a_model_log(

@@ -83,10 +83,14 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
 
     factors = Table(title="factor groups", title_justify="left")
     factors.add_column("group")
+    factors.add_column("role")
     factors.add_column("columns")
     for group, cols in st.groups.items():
         described = ", ".join(f"{c} ({st.kinds[c]})" for c in cols)
-        factors.add_row(shown(group), shown(described))
+        role = cfg.roles.get(group, "diagnostic")
+        # a role taken from the name is a guess the report's lights rest on: say so
+        role += " (assumed: set it in [roles])" if group in cfg.roles_assumed else ""
+        factors.add_row(shown(group), role, shown(described))
     out.print(factors)
 
     if cfg.model is not None:
