@@ -1100,3 +1100,29 @@ def test_the_agreement_table_shows_standard_and_conflicting_images_apart(tmp_pat
     table = table[: table.index("</table>")]
     assert "Standard images" in table and "Conflicting images" in table
     assert "97%" in table and "8.1%" in table
+
+
+def _strings(node, key=""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, f"{key}.{k}" if key else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, f"{key}[{i}]")
+    elif isinstance(node, str):
+        yield key, node
+
+
+def test_no_japanese_string_is_left_in_english() -> None:
+    # Every string of the Japanese locale, placeholders removed: config keys and symbols
+    # ("[report.decision]", "I_ccs", "p") may stay in Latin letters, an English phrase (three
+    # words in a row) may not. The English locale holds no Japanese.
+    with open(LOCALE_DIR / "ja.toml", "rb") as handle:
+        ja = tomllib.load(handle)
+    english = re.compile(r"(?:\b[A-Za-z]{2,}\b[ ,.]+){2,}\b[A-Za-z]{2,}\b")
+    left = [k for k, v in _strings(ja) if english.search(re.sub(r"\{[^}]*\}", "", v))]
+    assert not left, left
+    with open(LOCALE_DIR / "en.toml", "rb") as handle:
+        en = tomllib.load(handle)
+    kana = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+    assert not [k for k, v in _strings(en) if kana.search(v)]
