@@ -1111,7 +1111,8 @@ def _read_labels(
     known: dict[str, tuple[str, ...] | None] = {
         "groups": tuple(factors),
         "classes": classes,
-        "report": ("title",),  # the report's title in that language
+        # the report's title and the model card's texts in that language
+        "report": ("title", "intended_use", "out_of_scope"),
     }
     out: dict[str, dict[str, dict[str, str]]] = {}
     for lang, kinds in sec.items():

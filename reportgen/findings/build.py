@@ -117,6 +117,7 @@ def analyse(data: StudyData, config: Config, *, progress: ProgressFn | None = No
         humans_simulated=data.humans_simulated,
         decision_only=config.decision_only,
         attribution=data.attribution,
+        generator=config.stimuli.generator.name if config.stimuli.generator else "",
         roles={g: config.roles.get(g, "diagnostic") for g in data.groups},
         roles_assumed=tuple(g for g in data.groups if g in config.roles_assumed),
         labels=config.labels,

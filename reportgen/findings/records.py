@@ -196,6 +196,7 @@ class Study:
     humans_simulated: bool  # True for the demo's simulated panel: the report must say so
     decision_only: bool  # True when no weights were given: no layer analysis
     attribution: str = ""  # data licence and attribution text, shown in Methods and data
+    generator: str = ""  # the built-in generator that made the stimuli, if one did
     roles: dict[str, str] = field(default_factory=dict)  # factor group -> config.ROLES entry
     roles_assumed: tuple[str, ...] = ()  # groups whose role the config did not give
     labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # lang->kind->id

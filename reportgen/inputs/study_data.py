@@ -358,13 +358,8 @@ def image_unreadable(data: StudyData, index: int) -> str | None:
 
 
 def _attribution(config: Config) -> str:
-    """The data licence note: ATTRIBUTION.txt beside the stimulus table, or the generator's."""
-    gen = config.stimuli.generator
-    if gen is not None:
-        return (
-            f"Stimuli generated at run time by reportgen's built-in '{gen.name}' generator "
-            "(procedural images, no third-party data)."
-        )
+    """The data licence note: ATTRIBUTION.txt beside the stimulus table ("" for generated
+    stimuli, which the report words in its own language from `Study.generator`)."""
     table = config.stimuli.table
     note = table.parent / "ATTRIBUTION.txt" if table is not None else None
     return note.read_text(encoding="utf-8").strip() if note is not None and note.is_file() else ""

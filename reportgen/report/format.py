@@ -260,7 +260,12 @@ class Formatter:
 
     def title(self, title: str) -> str:
         """The report's title: the study's own for this language, else the config's."""
-        return self._label("report", "title") or title
+        return self.report_text("title", title)
+
+    def report_text(self, key: str, text: str) -> str:
+        """A free text of the config (title, model-card entries) in this language where
+        `[labels.<lang>.report]` gives one, else as the config wrote it."""
+        return self._label("report", key) or text
 
     def factor(self, name: str) -> str:
         return self._label("factors", name) or name

@@ -86,7 +86,9 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
         (t("methods.config_hash"), r.config_hash),
         (
             t("methods.timings"),
-            fmt.join(f"{k} {fmt.seconds(v)}" for k, v in r.timings_s.items()),
+            fmt.join(
+                f"{fmt.s['stages'].get(k, k)} {fmt.seconds(v)}" for k, v in r.timings_s.items()
+            ),
         ),
         (
             t("methods.started"),
@@ -104,7 +106,12 @@ def methods_rows(f: Findings, fmt: Formatter) -> list[tuple[str, str]]:
                 rate_width=MAX_RATE_CI_WIDTH,
             ),
         ),
-        (t("methods.attribution"), s.attribution or t("methods.not_recorded")),
+        (
+            t("methods.attribution"),
+            s.attribution
+            or (t("methods.generated", name=s.generator) if s.generator else "")
+            or t("methods.not_recorded"),
+        ),
     ]
     return rows
 
@@ -157,8 +164,15 @@ def model_card_rows(
         (t("model_card.model"), fmt.join(fmt.model(m) for m in f.study.models)),
         (t("model_card.version"), card.get("version") or missing),
         (t("model_card.fingerprint"), f.run.model_fingerprint or t("methods.no_fingerprint")),
-        (t("model_card.intended"), card.get("intended_use") or t("model_card.intended_unset")),
-        (t("model_card.out_of_scope"), card.get("out_of_scope") or missing),
+        (
+            t("model_card.intended"),
+            fmt.report_text("intended_use", card.get("intended_use", ""))
+            or t("model_card.intended_unset"),
+        ),
+        (
+            t("model_card.out_of_scope"),
+            fmt.report_text("out_of_scope", card.get("out_of_scope", "")) or missing,
+        ),
         (
             t("model_card.data"),
             t(
