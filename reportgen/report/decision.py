@@ -70,10 +70,10 @@ def decision_box(
             OptionRow(
                 o["name"],
                 o.get("cost") or fmt.t("decision.not_given"),
-                o.get("effort") or "",  # shown beside the cost, and only when given
+                o.get("effort") or "",  # "" where not given: section 6 says so
                 o.get("benefit") or fmt.t("decision.not_given"),
                 o.get("owner") or fmt.t("decision.not_given"),
-                o.get("due") or "",
+                o.get("due") or "",  # likewise
             )
             for o in f.study.decision.get("options", [])
         ],
