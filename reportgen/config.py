@@ -114,7 +114,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "report.model_card": ("intended_use", "out_of_scope", "version"),
     "report.decision": ("fit_accuracy", "owner", "due", "options"),
-    "report.decision.options": ("name", "cost", "effort", "owner", "due", "benefit"),
+    "report.decision.options": ("name", "cost", "effort", "owner", "due", "benefit", *LANGUAGES),
     "model": (
         "name",
         "arch",
@@ -152,7 +152,8 @@ _REQUIRED_SECTIONS = ("report", "stimuli", "factors")
 @dataclass(frozen=True, slots=True)
 class DecisionOption:
     """One ``[[report.decision.options]]`` entry: a course of action and what only the user
-    knows about it (all free text, shown as written)."""
+    knows about it (all free text, shown as written). A ``[report.decision.options.<lang>]``
+    table under it gives the same texts in that report language."""
 
     name: str
     cost: str = ""
@@ -160,6 +161,7 @@ class DecisionOption:
     owner: str = ""
     due: str = ""
     benefit: str = ""
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
 
 
 @dataclass(frozen=True, slots=True)
@@ -791,10 +793,26 @@ def _read_decision(r: _Reader, report: dict[str, Any]) -> DecisionConfig:
                 keys = _SECTION_KEYS["report.decision.options"]
                 r.problem(f"{where}.{key}", "unknown key" + _suggest(key, keys))
         title = r.text(o, where, "name")
-        texts = {k: r.text(o, where, k, default="") for k in ("cost", "effort", "owner", "due")}
-        benefit = r.text(o, where, "benefit", default="")
+        keys = ("cost", "effort", "owner", "due", "benefit")
+        texts = {k: r.text(o, where, k, default="") or "" for k in keys}
+        translations = {}
+        for lang in LANGUAGES:
+            if lang not in o:
+                continue
+            if not isinstance(o[lang], dict):
+                r.problem(
+                    f"{where}.{lang}", "must be a table of the option's texts in that language"
+                )
+                continue
+            for key in o[lang]:
+                if key not in ("name", *keys):
+                    r.problem(
+                        f"{where}.{lang}.{key}", "unknown key" + _suggest(key, ("name", *keys))
+                    )
+            given = {k: r.text(o[lang], f"{where}.{lang}", k, default="") for k in ("name", *keys)}
+            translations[lang] = {k: v for k, v in given.items() if v}
         if title is not None:
-            options.append(DecisionOption(title, benefit=benefit or "", **texts))
+            options.append(DecisionOption(title, translations=translations, **texts))
     return DecisionConfig(
         fit_accuracy=None if fit is None else float(fit),
         owner=r.text(sec, name, "owner", default=""),
@@ -1111,8 +1129,9 @@ def _read_labels(
     known: dict[str, tuple[str, ...] | None] = {
         "groups": tuple(factors),
         "classes": classes,
-        # the report's title and the model card's texts in that language
-        "report": ("title", "intended_use", "out_of_scope"),
+        # the report's title, the model card's texts and the decision's owner and due date
+        # in that language
+        "report": ("title", "intended_use", "out_of_scope", "owner", "due"),
     }
     out: dict[str, dict[str, dict[str, str]]] = {}
     for lang, kinds in sec.items():

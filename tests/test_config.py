@@ -125,11 +125,13 @@ def test_report_decision_is_read_as_given(tmp_path: Path) -> None:
         'language = "ja"\n',
         'language = "ja"\n[report.decision]\nfit_accuracy = 0.9\nowner = "QA"\n'
         '[[report.decision.options]]\nname = "Retrain"\ncost = "3 weeks"\n'
+        '[report.decision.options.ja]\nname = "再学習"\n'
         '[[report.decision.options]]\nname = "Keep"\n',
     )
     d = load_config(_config(tmp_path, text)).report.decision
     assert d.fit_accuracy == 0.9 and d.owner == "QA" and d.due == ""
     assert [(o.name, o.cost) for o in d.options] == [("Retrain", "3 weeks"), ("Keep", "")]
+    assert d.options[0].translations == {"ja": {"name": "再学習"}} and not d.options[1].translations
     assert load_config(_config(tmp_path, GOOD)).report.decision.fit_accuracy is None
 
 

@@ -66,17 +66,26 @@ def decision_box(
         risk=_risk(f, worst, fmt, recs, texts) if len(risks) < 2 else _risks(f, risks, fmt),
         action=_action(f, recs, texts, fmt),
         models=_model_rows(verdicts, fmt) if several else [],
-        options=[
-            OptionRow(
-                o["name"],
-                o.get("cost") or fmt.t("decision.not_given"),
-                o.get("effort") or "",  # "" where not given: section 6 says so
-                o.get("benefit") or fmt.t("decision.not_given"),
-                o.get("owner") or fmt.t("decision.not_given"),
-                o.get("due") or "",  # likewise
-            )
-            for o in f.study.decision.get("options", [])
-        ],
+        options=[_option(o, fmt) for o in f.study.decision.get("options", [])],
+    )
+
+
+def _option(o: dict, fmt: Formatter) -> OptionRow:
+    """One option's texts in the report's language where the config gives them
+    (`[report.decision.options.<lang>]`), else as written."""
+    own = o.get("translations", {}).get(fmt.s["meta"]["lang"], {})
+
+    def text(key: str) -> str:
+        return own.get(key) or o.get(key) or ""
+
+    missing = fmt.t("decision.not_given")
+    return OptionRow(
+        text("name"),
+        text("cost") or missing,
+        text("effort"),  # "" where not given: section 6 says so
+        text("benefit") or missing,
+        text("owner") or missing,
+        text("due"),  # likewise
     )
 
 
@@ -192,12 +201,11 @@ def _action(
     if not acting:
         return fmt.t("decision.action_none")
     d = f.study.decision
-    if d.get("owner") or d.get("due"):
-        who = fmt.t(
-            "decision.owner",
-            owner=d.get("owner") or fmt.t("decision.not_given"),
-            due=d.get("due") or fmt.t("decision.not_given"),
-        )
+    owner = fmt.report_text("owner", d.get("owner", ""))
+    due = fmt.report_text("due", d.get("due", ""))
+    if owner or due:
+        missing = fmt.t("decision.not_given")
+        who = fmt.t("decision.owner", owner=owner or missing, due=due or missing)
     else:
         who = fmt.t("decision.owner_unset")
     return fmt.t("decision.action", title=acting[0].title, who=who)

@@ -1051,7 +1051,14 @@ def test_page_one_decision_box_states_fitness_risk_action_owner_and_options() ->
         fit_accuracy=0.95,
         owner="Line 3 quality lead",
         due="2027-03-31",
-        options=[{"name": "Retrain", "cost": "3 weeks", "benefit": "fewer finish errors"}],
+        options=[
+            {
+                "name": "Retrain",
+                "cost": "3 weeks",
+                "benefit": "fewer finish errors",
+                "translations": {"ja": {"name": "再学習", "cost": "3週間"}},
+            }
+        ],
     )
     n = build_narrative(f, load_strings("en"), recommend(f), None)
     d = n.decision
@@ -1063,6 +1070,10 @@ def test_page_one_decision_box_states_fitness_risk_action_owner_and_options() ->
     assert [(o.name, o.cost, o.effort) for o in d.options] == [("Retrain", "3 weeks", "")]
     ja = build_narrative(f, load_strings("ja"), recommend(f), None).decision
     assert ja.label == "実施不可" and "担当：Line 3 quality lead" in ja.action
+    # the option's Japanese texts where given, the rest as written
+    assert [(o.name, o.cost, o.benefit) for o in ja.options] == [
+        ("再学習", "3週間", "fewer finish errors")
+    ]
     bare = build_narrative(parts_findings(), load_strings("en"), recommend(parts_findings()), None)
     assert "[report.decision]" in bare.decision.action  # says how to set who and when
 
