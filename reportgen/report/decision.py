@@ -55,7 +55,12 @@ def decision_box(
     verdicts = [verdict(f, m) for m in models_of(f)]
     worst = min(verdicts, key=lambda v: _ORDER[v.code])
     several = len(verdicts) > 1
-    risks = [v.risk for v in verdicts if v.risk is not None and is_finite(v.risk.accuracy)]
+    # Accuracy on cue-conflict images is a risk only where the study marks a group
+    # incidental: with every cue diagnostic, "right" on a conflict image is a convention.
+    shortcut = any(role_of(f, g) == "incidental" for g in f.study.groups)
+    risks = [
+        v.risk for v in verdicts if shortcut and v.risk is not None and is_finite(v.risk.accuracy)
+    ]
     label = fmt.t(f"decision.verdict_{worst.code}")
     return DecisionBox(
         verdict=worst.code,
@@ -63,7 +68,9 @@ def decision_box(
         label=label,
         why=_why(worst, fmt, several),
         fitness=_fitness(worst, fmt, several),
-        risk=_risk(f, worst, fmt, recs, texts) if len(risks) < 2 else _risks(f, risks, fmt),
+        risk=_risk(f, worst, fmt, recs, texts, shortcut)
+        if len(risks) < 2
+        else _risks(f, risks, fmt),
         action=_action(f, recs, texts, fmt),
         models=_model_rows(verdicts, fmt) if several else [],
         options=[_option(o, fmt) for o in f.study.decision.get("options", [])],
@@ -149,11 +156,13 @@ def _risk(
     fmt: Formatter,
     recs: list[Recommendation],
     texts: list[RecommendationText],
+    shortcut: bool,
 ) -> str:
     """The risk in the user's terms: accuracy once the cue the judgement should not rest on
-    points elsewhere (cue-conflict images), else the main recommendation's risk."""
+    points elsewhere (cue-conflict images, where the study marks a group incidental), else
+    the main recommendation's risk."""
     r, a = v.risk, v.accuracy
-    if r is not None and is_finite(r.accuracy):
+    if shortcut and r is not None and is_finite(r.accuracy):
         off = _off_target_cue(f)
         cue = Group(off) if off else None
         key = "decision.risk_conflict" if cue else "decision.risk_conflict_plain"

@@ -1137,3 +1137,15 @@ def test_no_japanese_string_is_left_in_english() -> None:
         en = tomllib.load(handle)
     kana = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
     assert not [k for k, v in _strings(en) if kana.search(v)]
+
+
+def test_conflict_accuracy_is_a_risk_only_where_a_group_is_marked_incidental() -> None:
+    f = parts_findings()  # texture incidental: the cue-conflict accuracy sizes the risk
+    n = build_narrative(f, load_strings("en"), recommend(f), None)
+    assert "21% of 400" in n.decision.risk
+    # every cue diagnostic: "right" on a conflict image is a convention, not a risk
+    calm = dataclasses.replace(
+        f, study=dataclasses.replace(f.study, roles={g: "diagnostic" for g in f.study.roles})
+    )
+    n = build_narrative(calm, load_strings("en"), recommend(calm), None)
+    assert "of 400" not in n.decision.risk
