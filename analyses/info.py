@@ -204,6 +204,14 @@ def _chol_half_logdet(cov: Tensor, what: str) -> tuple[Tensor, Tensor]:
     return chol, torch.log(torch.diagonal(chol, dim1=-2, dim2=-1))
 
 
+def _chol_masked(cov: Tensor) -> tuple[Tensor, Tensor]:
+    """Lower Cholesky factors of a batch of covariances with the pivot rule of
+    `_chol_half_logdet` as a mask instead of an error: (factors, ok)."""
+    chol, status = torch.linalg.cholesky_ex(cov)
+    share = torch.diagonal(chol, dim1=-2, dim2=-1).square() / torch.diagonal(cov, dim1=-2, dim2=-1)
+    return chol, (status == 0) & (share > _MIN_PIVOT_SHARE).all(-1)
+
+
 def _cov(x: Tensor, demeaned: bool) -> Tensor:
     """Unbiased covariance ``[..., d, d]`` of float64 samples ``[..., n, d]``."""
     if not demeaned:
@@ -741,11 +749,8 @@ def mi_model_gd_masked(x: Tensor, y: Tensor, n_classes: int) -> tuple[Tensor, Te
     cov = _cov(x64, demeaned=True)
 
     def half_logdet(c: Tensor) -> tuple[Tensor, Tensor]:
-        chol, status = torch.linalg.cholesky_ex(c)
-        diag = torch.diagonal(chol, dim1=-2, dim2=-1)
-        # the same pivot rule as `_chol_half_logdet`, as a mask instead of an error
-        share = diag.square() / torch.diagonal(c, dim1=-2, dim2=-1)
-        return diag.log().sum(-1), (status == 0) & (share > _MIN_PIVOT_SHARE).all(-1)
+        chol, ok = _chol_masked(c)
+        return torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1), ok
 
     h, ok = half_logdet(cov)
     h_y, ok_y = half_logdet(cov_y)
@@ -876,10 +881,7 @@ def mi_mixture_gd_masked(x: Tensor, y: Tensor, n_classes: int) -> tuple[Tensor, 
     # unfit classes get a unit covariance so the batch computes; their entries are masked
     fitted = ~occupied | (counts > d)
     cov = torch.where(fitted[..., None, None] & torch.isfinite(cov), cov, eye)
-    chol, status = torch.linalg.cholesky_ex(cov)
-    diag = torch.diagonal(chol, dim1=-2, dim2=-1)
-    share = diag.square() / torch.diagonal(cov, dim1=-2, dim2=-1)
-    good = (status == 0) & (share > _MIN_PIVOT_SHARE).all(-1)
+    chol, good = _chol_masked(cov)
     ok = (fitted & (good | ~occupied)).all(-1)
     chol = torch.where(good[..., None, None], chol, eye)
     bits = _unscented_mi(means, chol, counts / n) / _LN2
