@@ -357,15 +357,13 @@ def _accuracy_alarms(data: StudyData, accuracy: list[Accuracy]) -> list[Caveat]:
     working model may well disagree with the label."""
     if STANDARD not in data.conditions:
         return []
-    standard = data.condition_codes == data.conditions.index(STANDARD)
-    chance = chance_level(data.labels[standard].tolist())
     out = []
     for a in accuracy:
         if a.condition != STANDARD or a.observer not in data.models:
             continue
-        alarm = accuracy_alarm(round(a.accuracy * a.n), a.n, chance)
+        alarm = accuracy_alarm(round(a.accuracy * a.n), a.n, a.chance)
         if alarm is not None:
-            detail = {"observer": a.observer, "accuracy": a.accuracy, "n": a.n, "chance": chance}
+            detail = {"observer": a.observer, "accuracy": a.accuracy, "n": a.n, "chance": a.chance}
             out.append(Caveat("low_accuracy", detail | {"ci_low": alarm[0], "ci_high": alarm[1]}))
     return out
 
@@ -374,6 +372,10 @@ def _accuracy(data: StudyData, seed: int) -> list[Accuracy]:
     res = behaviour.accuracy_by_condition(
         data.decisions, data.labels, data.condition_codes, len(data.conditions), dtype=torch.float64
     )
+    chance = [
+        chance_level(data.labels[data.condition_codes == c].tolist())
+        for c in range(len(data.conditions))
+    ]
     out = []
     for i, obs in enumerate(data.observers):
         for c, cond in enumerate(data.conditions):
@@ -381,7 +383,8 @@ def _accuracy(data: StudyData, seed: int) -> list[Accuracy]:
             if n:
                 correct = int(res.n_correct[i, c])
                 low, high = behaviour.wilson_interval(correct, n)
-                out.append(Accuracy(obs, cond, float(res.accuracy[i, c]), n, low, high))
+                rate = float(res.accuracy[i, c])
+                out.append(Accuracy(obs, cond, rate, n, low, high, chance[c]))
     humans = [i for i, k in enumerate(data.kinds) if k == "human"]
     if len(humans) > 1:
         correct = res.n_correct[humans].sum(0)
@@ -394,7 +397,13 @@ def _accuracy(data: StudyData, seed: int) -> list[Accuracy]:
                 rate = float(correct[c] / answered[c])
                 out.append(
                     Accuracy(
-                        POOLED_HUMANS, cond, rate, int(answered[c]), float(low[c]), float(high[c])
+                        POOLED_HUMANS,
+                        cond,
+                        rate,
+                        int(answered[c]),
+                        float(low[c]),
+                        float(high[c]),
+                        chance[c],
                     )
                 )
     return out

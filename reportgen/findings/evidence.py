@@ -234,7 +234,7 @@ class Verdict:
 
     model: str
     code: str  # GO, HOLD, NO_GO or NOT_ASSESSED
-    reason: str  # "fit", "fit_unclear", "unfit", "red", "no_standard"
+    reason: str  # "fit", "fit_unclear", "unfit", "at_chance", "red", "no_standard"
     accuracy: Accuracy | None  # on standard stimuli
     bar: float  # the accuracy that counts as fit: the configured one, else chance
     bar_configured: bool
@@ -244,22 +244,16 @@ class Verdict:
 
 def verdict(f: Findings, model: str) -> Verdict:
     """The documented rule (Methods prints it): no-go when the accuracy interval on standard
-    stimuli lies wholly below the bar (`[report.decision] fit_accuracy`, else chance); hold
-    when the interval straddles the bar, or the model is fit but key point 1 or 2 is red for
-    it; go when the interval clears the bar and neither is red; not assessed without
-    standard stimuli."""
+    stimuli lies wholly below the bar (`[report.decision] fit_accuracy`), or, with no bar
+    set, when it is not clearly above chance (the `low_accuracy` test); hold when it
+    straddles a set bar, or the model is fit but key point 1 or 2 is red for it; go when the
+    interval clears the bar and neither is red; not assessed without standard stimuli."""
     rows = {a.condition: a for a in f.accuracy if a.observer == model}
     standard, risk = rows.get(STANDARD), rows.get(CONFLICT)
     fit = f.study.decision.get("fit_accuracy")
-    alarm = next(
-        (
-            c.detail
-            for c in f.warnings
-            if c.code == "low_accuracy" and c.detail["observer"] == model
-        ),
-        None,
-    )
-    chance = alarm["chance"] if alarm else _standard_chance(f)
+    chance = standard.chance if standard is not None else math.nan
+    if not is_finite(chance):  # results.json written before accuracy rows carried it
+        chance = 1.0 / max(len(f.study.classes), 1)
     bar = float(fit) if fit is not None else chance
     red = tuple(
         kp
@@ -269,19 +263,15 @@ def verdict(f: Findings, model: str) -> Verdict:
     args = dict(accuracy=standard, bar=bar, bar_configured=fit is not None, risk=risk, red=red)
     if standard is None or not (is_finite(standard.ci_low) and is_finite(standard.ci_high)):
         return Verdict(model, NOT_ASSESSED, "no_standard", **args)
-    if standard.ci_high < bar or (alarm and fit is None):
+    if fit is None and standard.ci_low <= bar:
+        return Verdict(model, NO_GO, "at_chance", **args)
+    if standard.ci_high < bar:
         return Verdict(model, NO_GO, "unfit", **args)
     if standard.ci_low < bar:
         return Verdict(model, HOLD, "fit_unclear", **args)
     if red:
         return Verdict(model, HOLD, "red", **args)
     return Verdict(model, GO, "fit", **args)
-
-
-def _standard_chance(f: Findings) -> float:
-    """Chance accuracy on the standard stimuli: 1 / number of classes (the caveat carries the
-    exact, label-weighted value when a model falls to it)."""
-    return 1.0 / max(len(f.study.classes), 1)
 
 
 #: A factor group making up less than this part of what the last stage passes on to the

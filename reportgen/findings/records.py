@@ -76,6 +76,7 @@ class Accuracy:
     # that resamples the people (analyses.behaviour.observer_bootstrap_interval)
     ci_low: float = math.nan
     ci_high: float = math.nan
+    chance: float = math.nan  # always answering the condition's commonest true class
 
 
 @dataclass(frozen=True, slots=True)

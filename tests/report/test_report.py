@@ -1038,6 +1038,15 @@ def test_the_verdict_follows_the_documented_rule() -> None:
     # without a bar, fit means clearly above chance (12.5% for 8 classes)
     v = verdict(_with_decision(f, 0.20, 400), model)
     assert v.bar == 1 / 8 and not v.bar_configured and v.code != NO_GO
+    # ... and an interval reaching chance (13% of 400: 10-17%) is no-go, as the alarm says
+    v = verdict(_with_decision(f, 0.13, 400), model)
+    assert (v.code, v.reason) == (NO_GO, "at_chance")
+    # the chance the run recorded (the commonest class) is the bar, not 1 / K
+    skewed = _with_decision(f, 0.20, 400)
+    skewed = dataclasses.replace(
+        skewed, accuracy=[dataclasses.replace(a, chance=0.25) for a in skewed.accuracy]
+    )
+    assert verdict(skewed, model).bar == 0.25 and verdict(skewed, model).code == NO_GO
     # no standard stimuli: not assessed, whatever else
     none = dataclasses.replace(f, accuracy=[a for a in f.accuracy if a.condition != "standard"])
     assert verdict(none, model).code == NOT_ASSESSED
