@@ -121,7 +121,7 @@ def light_rule_rows(fmt: Formatter) -> list[tuple[str, str, str, str]]:
     prints it: key point, what is measured, from which value amber, from which red; then the
     rules that are not thresholds."""
     t = fmt.t
-    rows: list[tuple[int, tuple[str, str, str, str]]] = []
+    rows: list[tuple[int, tuple[str, str, str]]] = []  # (key point, (measure, amber, red))
     for rule in LIGHT_RULES:
         when = "methods.rules.from" if rule.above else "methods.rules.below"
         row = (t(f"methods.rules.{rule.id}"), t(when, v=Pct(rule.amber)), t(when, v=Pct(rule.red)))
