@@ -92,47 +92,50 @@ def stimulus_table(sources: SourceImages, plan: pd.DataFrame) -> pd.DataFrame:
 
 
 def contact_sheet(examples: dict[str, list[tuple[Tensor, str]]], tile: int) -> Tensor:
-    """One row of example pictures per condition, captioned; uint8 ``[3, H, W]``."""
+    """One row of example pictures per condition (`examples`: row title -> pictures with
+    captions, shown in the order of `CONDITIONS`), captioned; uint8 ``[3, H, W]``."""
     from PIL import Image, ImageDraw
 
-    label_w, pad, cap = 132, 3, 12
-    rows = [c for c in CONDITIONS if examples.get(c)]
+    label_w, pad, cap = 150, 3, 12
+    rows = sorted(examples, key=lambda t: CONDITIONS.index(t.split("\n")[0]))
     cell = tile + pad
     height = len(rows) * (cell + cap) + pad
     canvas = Image.new("RGB", (label_w + SHEET_COLUMNS * cell + pad, height), (240, 240, 240))
     draw = ImageDraw.Draw(canvas)
-    for r, cond in enumerate(rows):
+    for r, title in enumerate(rows):
         y = pad + r * (cell + cap)
-        draw.text((6, y + tile // 2 - 6), cond, fill=(20, 20, 20))
-        for c, (picture, caption) in enumerate(examples[cond][:SHEET_COLUMNS]):
+        draw.multiline_text((6, y + tile // 2 - 10), title, fill=(20, 20, 20), spacing=3)
+        for c, (picture, caption) in enumerate(examples[title][:SHEET_COLUMNS]):
             img = Image.fromarray(picture.permute(1, 2, 0).numpy())
             if img.size[0] != tile:
                 img = img.resize((tile, tile), Image.Resampling.LANCZOS)
             canvas.paste(img, (label_w + c * cell, y))
-            draw.text((label_w + c * cell, y + tile + 1), caption[:20], fill=(70, 70, 70))
+            draw.text((label_w + c * cell, y + tile + 1), caption[: tile // 6], fill=(70, 70, 70))
     return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1)
 
 
-def _caption(row: pd.Series) -> str:
+def _title_and_caption(row: pd.Series) -> tuple[str, str]:
+    """The contact sheet's row title and the caption under one picture."""
     cond = row["condition"]
     if cond == "cue-conflict":
-        return f"{row['shape_class']}/{row['texture_class']}"
+        return f"{cond}\n(shape/surface)", f"{row['shape_class']}/{row['texture_class']}"
     if cond.endswith("morph"):
-        return f"{row['morph_from']}>{row['morph_to']} {row['morph_level']:.2f}"
-    return str(row["label"])
+        return f"{cond}\n{row['morph_from']} > {row['morph_to']}", f"{row['morph_level']:.2f}"
+    return cond, str(row["label"])
 
 
-def _wanted_examples(table: pd.DataFrame) -> set[int]:
-    """Rows shown on the contact sheet: for morphs one whole continuum, for standard one
-    picture per class first, elsewhere different source pictures where possible."""
-    picked: set[int] = set()
+def _wanted_examples(table: pd.DataFrame) -> dict[int, int]:
+    """Rows shown on the contact sheet, with their place in their row: for morphs one whole
+    continuum, for standard one picture per class first, elsewhere different source
+    pictures where possible."""
+    picked: dict[int, int] = {}
     for cond, rows in table.groupby("condition", sort=False):
         if str(cond).endswith("morph"):
             chosen = list(rows.index[rows["source_image"] == rows["source_image"].iloc[0]])
         else:
             key = "label" if cond == "standard" else "source_image"
             chosen = list(dict.fromkeys([*rows.drop_duplicates(key).index, *rows.index]))
-        picked |= set(chosen[:SHEET_COLUMNS])
+        picked |= {int(i): place for place, i in enumerate(chosen[:SHEET_COLUMNS])}
     return picked
 
 
@@ -328,7 +331,7 @@ def write_from_images(
     )
     table = stimulus_table(sources, plan)
     shown = _wanted_examples(table)
-    examples: dict[str, list[tuple[Tensor, str]]] = {}
+    examples: dict[str, list[tuple[int, Tensor, str]]] = {}
     with staged_output(out_abs) as staged:
         images_dir = staged.stage / "images"
         images_dir.mkdir()
@@ -343,9 +346,13 @@ def write_from_images(
                     images_dir / row["image"], compress_level=1
                 )
                 if i in shown:
-                    examples.setdefault(row["condition"], []).append((pixels, _caption(row)))
+                    title, caption = _title_and_caption(row)
+                    examples.setdefault(title, []).append((shown[i], pixels, caption))
         table.to_csv(staged.stage / "stimuli.csv", index=False)
-        sheet = contact_sheet(examples, tile=min(size, 112))
+        ordered = {
+            t: [(p, c) for _, p, c in sorted(v, key=lambda e: e[0])] for t, v in examples.items()
+        }
+        sheet = contact_sheet(ordered, tile=min(size, 112))
         Image.fromarray(sheet.permute(1, 2, 0).numpy()).save(staged.stage / "contact_sheet.png")
         text = _starter_study(
             src=src,
