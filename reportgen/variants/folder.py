@@ -22,7 +22,7 @@ from torch import Tensor
 from reportgen.errors import ReportgenError
 from reportgen.outputs.staging import check_out_dir, staged_output
 from reportgen.variants.design import CONDITIONS, FACTORS, NUISANCE, plan_variants
-from reportgen.variants.render import patch_candidates, patch_fits, render_plan
+from reportgen.variants.render import core_masks, patch_candidates, patch_fits, render_plan
 from reportgen.variants.source import SourceImages, read_sources
 
 __all__ = ["FromImagesResult", "contact_sheet", "stimulus_table", "write_from_images"]
@@ -309,7 +309,7 @@ def write_from_images(
     classes = order or sources.classes
 
     sizes = patch_candidates(size)
-    fits = patch_fits(sources.masks, sizes)
+    fits = patch_fits(core_masks(sources.sdf), sizes)
     too_small = [sources.names[i] for i in np.flatnonzero(~fits.any(axis=1))]
     if too_small:
         raise ReportgenError(

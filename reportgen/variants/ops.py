@@ -75,8 +75,18 @@ def gaussian_blur(x: Tensor, sigma: Tensor) -> Tensor:
 
 def box_fraction(mask: Tensor, patch: int) -> Tensor:
     """Share of each ``patch x patch`` window that lies inside `mask` (``[n, 1, H, W]``),
-    indexed by the window's top-left pixel: ``[n, H - patch + 1, W - patch + 1]``."""
-    return F.avg_pool2d(mask, kernel_size=patch, stride=1).squeeze(1)
+    indexed by the window's top-left pixel: ``[n, H - patch + 1, W - patch + 1]``.
+
+    From a summed-area table, so the cost does not grow with the patch (a pooling window of
+    side p costs p² per pixel). Float64 keeps the differences of large sums exact."""
+    s = F.pad(mask[:, 0].to(torch.float64).cumsum(-1).cumsum(-2), (1, 0, 1, 0))
+    box = (
+        s[:, patch:, patch:]
+        - s[:, :-patch, patch:]
+        - s[:, patch:, :-patch]
+        + s[:, :-patch, :-patch]
+    )
+    return (box / patch**2).to(mask.dtype)
 
 
 def patch_canvas(
@@ -139,12 +149,19 @@ def surface_layer(image: Tensor, alpha: Tensor, own_patches: Tensor) -> Tensor:
 def background_layer(image: Tensor, alpha: Tensor, sigma: float) -> Tensor:
     """The scene behind the object: the image outside the outline, and inside it a smooth
     fill from the surrounding background (a normalised Gaussian average of width `sigma` px;
-    the image's mean colour where no background is near)."""
-    n = image.shape[0]
+    the image's mean colour where no background is near). The fill is that smooth, so it is
+    computed at a quarter of the resolution when `sigma` is 8 px or more."""
+    n, _, h, w = image.shape
     weight = 1 - alpha
-    s = torch.full((n,), float(sigma), device=image.device, dtype=image.dtype)
-    num = gaussian_blur(image * weight, s)
-    den = gaussian_blur(weight, s)
+    k = 4 if sigma >= 8 and min(h, w) >= 32 else 1
+    both = torch.cat((image * weight, weight), dim=1)
+    if k > 1:
+        both = F.avg_pool2d(both, k, ceil_mode=True)
+    s = torch.full((n,), float(sigma) / k, device=image.device, dtype=image.dtype)
+    both = gaussian_blur(both, s)
+    if k > 1:
+        both = F.interpolate(both, size=(h, w), mode="bilinear", align_corners=False)
+    num, den = both[:, :3], both[:, 3:]
     mean = image.mean(dim=(-2, -1), keepdim=True)
     fill = torch.where(den > 1e-3, num / den.clamp_min(1e-3), mean)
     return weight * image + alpha * fill

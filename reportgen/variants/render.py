@@ -47,6 +47,12 @@ def patch_fits(masks: Tensor, sizes: np.ndarray) -> np.ndarray:
     )
 
 
+def core_masks(sdf: Tensor) -> Tensor:
+    """The part of each object more than `_rim` px inside its outline (``[n, 1, H, W]``, 0/1):
+    where patches of its surface are cut, so no rim pixel of an estimated mask is copied."""
+    return (sdf < -_rim(sdf.shape[-1])).to(sdf.dtype)
+
+
 def _by_patch(
     source: Tensor, masks: Tensor, patch: Tensor, u: Tensor, offset: Tensor, size: int
 ) -> Tensor:
@@ -98,11 +104,22 @@ def render_rows(sources: SourceImages, rows: pd.DataFrame, device: torch.device)
     def at(names: list[str]) -> Tensor:
         return torch.as_tensor(np.isin(cond, names), device=device)
 
-    # The surface: A's own pixels inside, its own patches outside (so no background bleeds in).
-    own = _by_patch(img, mask, _own_patch(mask, size), rnd["u"], rnd["offset"], size)
-    base_surface = ops.surface_layer(img, mask, own)
+    # The surface: A's own pixels well inside its outline, its own patches elsewhere (so no
+    # background bleeds in); the background: A's pixels well outside, a smooth fill elsewhere.
+    # "Well": `_rim(size)` px from the outline, as an estimated mask may be a pixel or two off
+    # and the object's rim must not show round a new outline or under a new surface.
+    # Both are per source picture, not per stimulus (a batch holds a few sources many times).
+    rim = _rim(size)
+    uniq, inv = torch.unique(a, return_inverse=True)
+    inv = inv.to(device)
+    u_sdf = sources.sdf[uniq].to(device=device, dtype=dt)
+    core = core_masks(sdf)
+    own_side = _own_patch(core_masks(u_sdf), size)[inv]
+    own = _by_patch(img, core, own_side, rnd["u"], rnd["offset"], size)
+    base_surface = ops.surface_layer(img, ops.alpha_from_sdf(sdf + rim), own)
     surface = base_surface.clone()
-    background = ops.background_layer(img, mask, sigma=size / 8)
+    u_img = sources.images[uniq].to(device=device, dtype=dt) / 255
+    background = ops.background_layer(u_img, ops.alpha_from_sdf(u_sdf - rim), size / 8)[inv]
 
     # Outline changes: shape-warped rows warp, stretch and smooth; shape-morph rows move
     # towards the partner's outline, centred on A's.
@@ -137,7 +154,7 @@ def render_rows(sources: SourceImages, rows: pd.DataFrame, device: torch.device)
         if len(shuffled):
             surface[shuffled] = _by_patch(
                 img[shuffled],
-                mask[shuffled],
+                core[shuffled],
                 patch[shuffled],
                 rnd["u"][shuffled],
                 rnd["offset"][shuffled],
@@ -156,7 +173,7 @@ def render_rows(sources: SourceImages, rows: pd.DataFrame, device: torch.device)
         )
         theirs = _by_patch(
             sources.images[d].to(device=device, dtype=dt) / 255,
-            sources.masks[d].to(device=device, dtype=dt),
+            core_masks(sources.sdf[d].to(device=device, dtype=dt)),
             patch[donated],
             rnd["u"][donated],
             offset,
@@ -193,7 +210,15 @@ def render_rows(sources: SourceImages, rows: pd.DataFrame, device: torch.device)
             col("noise")[nuis],
             rnd["noise"][nuis],
         )
-    return (out.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    pictures = (out.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    standard = torch.as_tensor(cond == "standard")
+    pictures[standard] = sources.images[a[standard]]  # the source picture itself
+    return pictures
+
+
+def _rim(size: int) -> int:
+    """Width of the band round an outline taken from neither the object nor the scene, px."""
+    return 1 + round(size / 100)
 
 
 def _own_patch(masks: Tensor, size: int) -> Tensor:

@@ -197,12 +197,12 @@ def test_a_nearly_empty_mask_is_warned_about(tmp_path: Path):
     src = write_picture_set(tmp_path / "pics", per_class=2, size=64, masks=True)
     m = src / "masks" / "disc" / "disc_00.png"
     tiny = np.zeros((64, 64), np.uint8)
-    tiny[20:26, 20:26] = 255  # 0.9 % of the picture
+    tiny[20:32, 20:32] = 255  # 3.5 % of the picture
     Image.fromarray(tiny).save(m)
     result = runner.invoke(
         app, ["stimuli", "from-images", str(src), "--out", str(tmp_path / "s"), "--size", "48"]
     )
     assert result.exit_code == 0, result.output
-    assert "disc/disc_00.png: the given mask covers 1% of the picture" in result.output.replace(
+    assert "disc/disc_00.png: the given mask covers 4% of the picture" in result.output.replace(
         "\n", ""
     )

@@ -224,7 +224,9 @@ def test_morph_levels_are_nested_and_end_at_each_picture() -> None:
     shape = _rows("shape-morph", 5, src=0, partner=1).assign(morph_level=levels, seed=7)
     outs = _render(src, shape)
     objs = _object(outs)
-    assert torch.equal(outs[0], src.images[0].float() / 255)
+    # level 0 is A as every variant that keeps its outline and surface shows it
+    assert torch.equal(outs[0], _render(src, _rows("texture-weakened", 1, seed=7))[0])
+    assert _iou(objs[0], src.masks[0, 0]) > 0.97
     # the outline moves from the cross to the (centred) disc: overlap with the disc grows
     disc = ops.alpha_from_sdf(src.sdf[1])[0]
     shifted = torch.roll(
@@ -240,7 +242,8 @@ def test_morph_levels_are_nested_and_end_at_each_picture() -> None:
         morph_level=levels, seed=7
     )
     t = _render(src, texture)
-    mask = src.masks[0, 0].bool()
+    # A's own pixels are kept from a few pixels inside its outline (render._rim)
+    mask = (src.sdf[0, 0] < -3).bool()
     a_pixels = (src.images[0].float() / 255)[:, mask]
     same = (t[:, :, mask] - a_pixels[None]).abs().sum(dim=1) < 1e-6  # [5, pixels]
     # a pixel replaced at one level stays replaced at every higher one
