@@ -329,6 +329,13 @@ def write_from_images(
         patch_sizes=sizes,
         patch_fits=fits,
     )
+    if whole_image:
+        # the outline is the frame: nothing to warp or morph; and the other picture's surface
+        # comes as its amplitude spectrum under A's phase rather than in patches
+        plan = plan[~plan["condition"].isin(["shape-warped", "shape-morph"])]
+        plan = plan.reset_index(drop=True)
+        given = plan["condition"].isin(["cue-conflict", "texture-morph"])
+        plan.loc[given, "texture_patch"] = 0.0
     table = stimulus_table(sources, plan)
     shown = _wanted_examples(table)
     examples: dict[str, list[tuple[int, Tensor, str]]] = {}

@@ -42,6 +42,7 @@ __all__ = [
     "patch_mix",
     "photometric",
     "smooth_sdf",
+    "spectrum_mix",
     "surface_layer",
     "warp_sdf",
 ]
@@ -139,6 +140,18 @@ def patch_mix(first: Tensor, second: Tensor, share: Tensor, u: Tensor, patch: in
     take = (u < share[:, None, None]).to(first.dtype)[:, None]
     take = take.repeat_interleave(patch, dim=-2).repeat_interleave(patch, dim=-1)[..., :h, :w]
     return first * (1 - take) + second * take
+
+
+def spectrum_mix(phase: Tensor, amplitude: Tensor, share: Tensor) -> Tensor:
+    """Pictures with the Fourier phase of `phase` (where its edges and parts are) and an
+    amplitude spectrum a `share` (``[n]``, 0..1) of the way from that of `phase` to that of
+    `amplitude` (the other picture's surface statistics and colour), per channel; clipped to
+    [0, 1]. ``share == 1`` is the phase/amplitude swap of a whole-picture cue conflict."""
+    h, w = phase.shape[-2:]
+    fa, fb = torch.fft.rfft2(phase), torch.fft.rfft2(amplitude)
+    t = share.to(phase.dtype)[:, None, None, None]
+    magnitude = (1 - t) * fa.abs() + t * fb.abs()
+    return torch.fft.irfft2(torch.polar(magnitude, fa.angle()), s=(h, w)).clamp(0, 1)
 
 
 def surface_layer(image: Tensor, alpha: Tensor, own_patches: Tensor) -> Tensor:

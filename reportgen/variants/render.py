@@ -161,15 +161,20 @@ def render_rows(sources: SourceImages, rows: pd.DataFrame, device: torch.device)
                 size,
             )
         surface[weak] = ops.gaussian_blur(surface[weak], col("texture_lowpass")[weak])
-    donated = at(["cue-conflict", "texture-morph"]).nonzero().squeeze(1)
+    # Another picture's surface: in patches (texture_patch > 0), or as its amplitude
+    # spectrum under A's phase (texture_patch == 0: whole pictures, which have no core to cut
+    # patches from). A texture morph takes a growing share of it.
+    given = at(["cue-conflict", "texture-morph"])
+    share = torch.where(
+        at(["texture-morph"]), col("morph_level").nan_to_num(1.0), torch.ones_like(given, dtype=dt)
+    )
+    partner = torch.as_tensor(np.where(cond == "cue-conflict", rows["donor"], rows["partner"]))
+    donated = (given & (patch > 0)).nonzero().squeeze(1)
     if len(donated):
-        d = torch.as_tensor(
-            np.where(cond == "cue-conflict", rows["donor"], rows["partner"]), dtype=torch.int64
-        )[donated.cpu()]
+        d = partner[donated.cpu()]
+        tmorph = at(["texture-morph"])[donated]
         offset = torch.where(
-            at(["texture-morph"])[donated, None],
-            torch.zeros_like(rnd["offset"][donated]),
-            rnd["offset"][donated],
+            tmorph[:, None], torch.zeros_like(rnd["offset"][donated]), rnd["offset"][donated]
         )
         theirs = _by_patch(
             sources.images[d].to(device=device, dtype=dt) / 255,
@@ -180,20 +185,17 @@ def render_rows(sources: SourceImages, rows: pd.DataFrame, device: torch.device)
             size,
         )
         surface[donated] = theirs
-        tmorph = at(["texture-morph"])[donated].nonzero().squeeze(1)
-        if len(tmorph):
-            rows_t = donated[tmorph]
-            for side in torch.unique(patch[rows_t]).tolist():
-                same = tmorph[patch[rows_t] == side]
-                g = math.ceil(size / side)
-                u = rnd["mix"][donated[same], : g * g].reshape(-1, g, g)
-                surface[donated[same]] = ops.patch_mix(
-                    base_surface[donated[same]],
-                    theirs[same],
-                    col("morph_level")[donated[same]],
-                    u,
-                    int(side),
-                )
+        for side in torch.unique(patch[donated[tmorph]]).tolist():
+            same = (tmorph & (patch[donated] == side)).nonzero().squeeze(1)
+            g = math.ceil(size / side)
+            u = rnd["mix"][donated[same], : g * g].reshape(-1, g, g)
+            surface[donated[same]] = ops.patch_mix(
+                base_surface[donated[same]], theirs[same], share[donated[same]], u, int(side)
+            )
+    spectral = (given & (patch == 0)).nonzero().squeeze(1)
+    if len(spectral):
+        theirs = sources.images[partner[spectral.cpu()]].to(device=device, dtype=dt) / 255
+        surface[spectral] = ops.spectrum_mix(img[spectral], theirs, share[spectral])
     out = ops.composite(surface, background, alpha)
 
     # Pose, light and camera on the whole picture.

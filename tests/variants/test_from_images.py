@@ -98,6 +98,16 @@ def test_masks_given_in_a_masks_folder_are_used(tmp_path: Path):
     assert "masks: given" in (out / "study.toml").read_text(encoding="utf-8")
 
 
+def test_whole_image_swaps_spectra_and_leaves_out_outline_changes(pictures: Path, tmp_path: Path):
+    out = tmp_path / "study"
+    assert _make(pictures, out, "--whole-image", "--per-image", "1").exit_code == 0
+    table = pd.read_csv(out / "stimuli.csv")
+    assert not table["condition"].isin(["shape-warped", "shape-morph"]).any()
+    conflict = table[table["condition"] == "cue-conflict"]
+    assert (conflict["texture_patch"] == 0).all()  # the donor's spectrum, not its patches
+    assert "masks: whole image" in (out / "study.toml").read_text(encoding="utf-8")
+
+
 def test_a_csv_of_images_and_labels_is_read(pictures: Path, tmp_path: Path):
     rows = [
         (p.relative_to(pictures).as_posix(), p.parent.name) for p in sorted(pictures.rglob("*.png"))

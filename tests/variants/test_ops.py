@@ -251,6 +251,24 @@ def test_morph_levels_are_nested_and_end_at_each_picture() -> None:
     assert same[0].all() and same[-1].float().mean() < 0.2
 
 
+def test_spectrum_mix_keeps_one_pictures_phase_and_takes_the_others_amplitude() -> None:
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 1, 3, 32, 32, generator=g, dtype=torch.float64) * 0.5 + 0.25
+    swap = torch.fft.irfft2(
+        torch.polar(torch.fft.rfft2(b).abs(), torch.fft.rfft2(a).angle()), s=(32, 32)
+    )
+    out = ops.spectrum_mix(a, b, torch.tensor([1.0], dtype=torch.float64))
+    assert torch.allclose(out, swap.clamp(0, 1))  # what the swap gives, only clipped
+    inside = (swap > 0) & (swap < 1)
+    assert inside.float().mean() > 0.95
+    fo, fa, fb = (torch.fft.rfft2(x) for x in (swap, a, b))
+    assert torch.allclose(fo.abs(), fb.abs(), atol=1e-9)  # B's amplitude
+    big = fa.abs() > 1e-6
+    assert torch.allclose(fo.angle()[big].cos(), fa.angle()[big].cos(), atol=1e-6)  # A's phase
+    same = ops.spectrum_mix(a, b, torch.tensor([0.0], dtype=torch.float64))
+    assert torch.allclose(same, a, atol=1e-12)  # share 0 is A itself
+
+
 def test_pictures_do_not_depend_on_the_batch_they_are_made_in() -> None:
     src = _sources()
     rows = pd.concat(
