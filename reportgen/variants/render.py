@@ -16,10 +16,11 @@ import torch
 from torch import Tensor
 
 from reportgen.variants import ops
+from reportgen.variants.design import Ranges
 from reportgen.variants.masks import centroid
 from reportgen.variants.source import SourceImages
 
-__all__ = ["BATCH", "patch_candidates", "patch_fits", "render_plan", "render_rows"]
+__all__ = ["BATCH", "core_masks", "patch_candidates", "patch_fits", "render_plan", "render_rows"]
 
 #: Stimuli made at once (a few tens of MB at 224 px).
 BATCH = 32
@@ -31,7 +32,8 @@ def patch_candidates(size: int) -> np.ndarray:
     """Patch sides tried, px: powers of two from `SMALLEST_PATCH` up to half the picture,
     plus the sides `design.Ranges` asks for at this size."""
     sides = {SMALLEST_PATCH * 2**k for k in range(int(math.log2(size / 2 / SMALLEST_PATCH)) + 1)}
-    sides |= {max(SMALLEST_PATCH, round(size * f)) for f in (1 / 16, 1 / 8, 1 / 4)}
+    r = Ranges()
+    sides |= {max(SMALLEST_PATCH, round(size * f)) for f in (*r.patches, r.conflict_patch)}
     return np.array(sorted(s for s in sides if s <= size // 2), dtype=np.int64)
 
 
