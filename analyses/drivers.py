@@ -166,25 +166,38 @@ def _model_cd_bits(half_logdet_pooled: Tensor, counts: Tensor, s1: Tensor, s2: T
     return (h - torch.where(usable, p * h_c, 0.0).sum(-1)) / _LN2
 
 
-def _label_free(cx: Tensor) -> tuple[Tensor, Tensor]:
-    """The parts of `_continuous_mi` that do not depend on the labels: per-sample outer
-    products ``[..., n, d*d]`` and the pooled half log-determinant (a null computes them once)."""
-    outer = (cx.unsqueeze(-1) * cx.unsqueeze(-2)).flatten(-2)
+def _label_free(cx: Tensor) -> tuple[Tensor]:
+    """The part of `_continuous_mi` that does not depend on the labels: the pooled half
+    log-determinant (a null computes it once)."""
     centred = cx - cx.mean(-2, keepdim=True)
     pooled = centred.mT @ centred / (cx.shape[-2] - 1)
     chol, _ = torch.linalg.cholesky_ex(pooled)
-    return outer, torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return (torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1),)
 
 
-def _continuous_mi(cx: Tensor, y_oh: Tensor, fixed: tuple[Tensor, Tensor] | None = None) -> Tensor:
+def _class_outer_sums(cx: Tensor, y_oh: Tensor, block: int | None = None) -> Tensor:
+    """Per class, the sum of the trials' outer products: ``[..., C, d, d]`` from ``cx
+    [..., n, d]`` and one-hot ``y_oh [..., n, C]``. Trials are taken `block` at a time, so
+    the per-trial products (n x d² values) never exist all at once: memory is bounded by the
+    block, not by n."""
+    n, d = cx.shape[-2:]
+    block = block or max(1, _OUTER_BLOCK_ELEMENTS // (d * d))
+    total = None
+    for start in range(0, n, block):
+        xb = cx[..., start : start + block, :]
+        outer = (xb.unsqueeze(-1) * xb.unsqueeze(-2)).flatten(-2)
+        part = y_oh[..., start : start + block, :].mT @ outer
+        total = part if total is None else total + part
+    return total.unflatten(-1, (d, d))
+
+
+def _continuous_mi(cx: Tensor, y_oh: Tensor, fixed: tuple[Tensor] | None = None) -> Tensor:
     """Model-form MI of copula-normalised ``cx [..., n, d]`` with one-hot ``y_oh [..., n, C]``;
     `fixed` is `_label_free` of ``cx`` when the caller has it."""
-    d = cx.shape[-1]
-    outer, hld = _label_free(cx) if fixed is None else fixed
+    (hld,) = _label_free(cx) if fixed is None else fixed
     counts = y_oh.sum(-2)
     s1 = y_oh.mT @ cx
-    s2 = (y_oh.mT @ outer).unflatten(-1, (d, d))
-    return _model_cd_bits(hld, counts, s1, s2)
+    return _model_cd_bits(hld, counts, s1, _class_outer_sums(cx, y_oh))
 
 
 def _discrete_mi(x_oh: Tensor, y_oh: Tensor) -> Tensor:
@@ -420,6 +433,8 @@ _MIXTURE_BIAS_ROUND = 16
 _BIAS_SE_BITS = 5e-4
 # Elements of the one-hot permuted decisions of one chunk of the null (float64, 128 MiB).
 _NULL_CHUNK_ELEMENTS = 2**24
+# Elements of one block of per-trial outer products (float64, 32 MiB).
+_OUTER_BLOCK_ELEMENTS = 2**22
 
 
 def _mixture_estimate(

@@ -187,3 +187,15 @@ def test_decisions_too_few_says_which_of_three_reasons_stops_the_analysis() -> N
     assert decisions_too_few(torch.tensor([0] * 20 + [1] * 12 + [2] * 9), 3, 20) is None
     with pytest.raises(DataError, match="too few decisions per class"):
         drivers.decision_information(few, 3, {"x": torch.randn(30)}, {}, n_perm=10, seed=0)
+
+
+def test_class_outer_sums_in_blocks_equal_the_sums_over_all_trials() -> None:
+    # Blocks bound memory; they must not change the sums beyond float64 summation order.
+    from analyses.drivers import _class_outer_sums
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 1001, 4, generator=g, dtype=torch.float64)  # a batch of 3 resamples
+    y = torch.nn.functional.one_hot(torch.randint(0, 5, (3, 1001), generator=g), 5).double()
+    whole = torch.einsum("bnc,bni,bnj->bcij", y, x, x)
+    for block in (1, 7, 1000, 5000):
+        assert torch.allclose(_class_outer_sums(x, y, block), whole, rtol=1e-12, atol=1e-10)
