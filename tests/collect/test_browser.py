@@ -64,6 +64,8 @@ def test_a_session_shows_each_stimulus_for_200_ms_and_records_clicks_and_keys(
         browser = launch(pw)
         page = browser.new_page()
         page.add_init_script(FLASH_RECORDER)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(srv.url + "?observer=p1")
         session = answer_until(
             page, _truth, CLASSES, wait_ms=250, keys=lambda n: n % 2 == 1
@@ -74,6 +76,9 @@ def test_a_session_shows_each_stimulus_for_200_ms_and_records_clicks_and_keys(
         browser.close()
 
     assert session.panels == ["intro", "practice-done", "break", "end"]
+    # works offline: the page asked this server for everything (script, style, pictures)
+    assert requested and all(url.startswith(srv.url) for url in requested), requested
+    assert any("/static/collect.js" in url for url in requested)
     practice, counted = session.trials[:1], session.trials[1:]
     assert [p for _, _, p in practice] == [True] and not any(p for _, _, p in counted)
     rows = read_trials(tmp_path / "s" / "panel.csv")
