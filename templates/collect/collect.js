@@ -32,7 +32,6 @@
   // A text panel with one button (also Space or Enter); resolves when it is pressed.
   function panel(id, title, text, button) {
     message.replaceChildren();
-    message.id = "message";
     message.dataset.view = id;
     if (title) message.append(Object.assign(document.createElement("h2"), { textContent: title }));
     if (text) message.append(Object.assign(document.createElement("p"), { textContent: text }));
@@ -85,6 +84,7 @@
     const maskOff = await until(stimOff + setup.mask_ms);
     mask.hidden = true;
     choices.hidden = false;
+    $("keys-hint").hidden = false;
     return maskOff; // the buttons' onset: response times count from here
   }
 
@@ -96,6 +96,7 @@
         document.removeEventListener("keydown", onKey);
         buttons.forEach((b) => (b.onclick = null));
         choices.hidden = true;
+        $("keys-hint").hidden = true; // only the stimulus and the mask in between
         resolve({ response: setup.classes[i].id, rt_ms: Math.max(0, time - onset) });
       };
       const onKey = (e) => {
@@ -161,7 +162,6 @@
       }
       practising = trial.practice;
       $("practice-banner").hidden = !trial.practice;
-      $("keys-hint").hidden = false;
       stimulus.src = "/image?id=" + encodeURIComponent(trial.stimulus);
       stimulus.dataset.stimulus = trial.stimulus;
       await stimulus.decode(); // decoded before the fixation starts: the 200 ms are all shown
@@ -172,7 +172,6 @@
       progress(state);
     }
     $("practice-banner").hidden = true;
-    $("keys-hint").hidden = true;
     await panel("end", t.end_title, fill(t.end_text, state), null);
   }
 
