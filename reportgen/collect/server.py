@@ -103,10 +103,11 @@ def serve_collection(
             lang=lang,
             class_names=names,
             token=token,
-            allowed_hosts=None if exposed else LOOPBACK_NAMES,
+            allowed_hosts=None if exposed else LOOPBACK_NAMES | {host},
         )
-        bound_port = sock.getsockname()[1]
-        shown_host = "127.0.0.1" if host in ("localhost", "") else host
+        bound_host, bound_port = sock.getsockname()[:2]
+        # the address actually bound ('localhost' may resolve to ::1); 0.0.0.0 as given
+        shown_host = host if exposed else bound_host
         if ":" in shown_host:
             shown_host = f"[{shown_host.strip('[]')}]"
         query = []

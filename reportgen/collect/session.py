@@ -115,6 +115,10 @@ class Sessions:
             raise AnswerRejected("not one of the study's classes")
         if isinstance(rt_ms, bool) or not isinstance(rt_ms, int | float):
             raise AnswerRejected("rt_ms must be a number of milliseconds")
+        try:
+            rt_ms = float(rt_ms)
+        except OverflowError:  # a JSON integer too large for a float
+            raise AnswerRejected("the response time is out of range") from None
         with self._lock:
             nxt = self.next_trial(observer)
             recorded = self.store.answers(observer).get(stimulus)
@@ -131,7 +135,7 @@ class Sessions:
                 self._practised[observer] = self._practised.get(observer, 0) + 1
             else:
                 try:
-                    self.store.append(observer, stimulus, response, float(rt_ms), trial)
+                    self.store.append(observer, stimulus, response, rt_ms, trial)
                 except ValueError as err:
                     raise AnswerRejected(str(err)) from None
             return self._state(observer)

@@ -4,6 +4,7 @@ the file, and the server's checks on everything a request carries."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,15 @@ def test_a_localhost_server_answers_only_to_localhost_names(study: Path) -> None
     assert client.get("http://127.0.0.1:8000/api/state?observer=p1").status_code == 200
     # a page of another site whose name now points at 127.0.0.1 (DNS rebinding)
     assert client.get("http://attacker.example/api/state?observer=p1").status_code == 421
+
+
+def test_a_response_time_too_large_for_a_number_is_refused(study: Path) -> None:
+    client, store = _client(study)
+    state = _answer(client, "p1", client.get("/api/state?observer=p1").json()).json()
+    nxt = state["next"]
+    body = dict(nxt, response="nut")
+    for rt in ["1" + "0" * 400, "1e400"]:  # an integer past float range; infinity
+        text = json.dumps(body)[:-1] + f', "rt_ms": {rt}}}'
+        reply = client.post("/api/answer?observer=p1", content=text.encode())
+        assert reply.status_code == 400, reply.text
+    assert store.answers("p1") == {}
