@@ -94,7 +94,7 @@ def test_a_session_shows_each_stimulus_for_200_ms_and_records_clicks_and_keys(
     # the stimulus was on screen for 200 ms (see LATE_MS and EARLY_MS), practice included
     assert [f["stimulus"] for f in flashes] == [s for s, _, _ in session.trials]
     durations = [f["ms"] for f in flashes]
-    print("stimulus on screen, ms:", [round(d, 1) for d in durations])
+    print("stimulus on screen, ms:", [round(d, 1) for d in durations], "rt, ms:", rts)
     assert all(200 - EARLY_MS <= d <= 200 + LATE_MS for d in durations), durations
 
 
