@@ -18,7 +18,7 @@ from reportgen.collect.app import create_app
 from reportgen.collect.order import check_subset
 from reportgen.collect.pictures import load_pictures
 from reportgen.collect.session import Sessions
-from reportgen.collect.store import TrialStore, observer_problem
+from reportgen.collect.store import TrialStore, check_trials_file, observer_problem
 from reportgen.config import CollectConfig, Config
 from reportgen.errors import ReportgenError
 
@@ -87,6 +87,7 @@ def serve_collection(
         raise ReportgenError(f"--observer: {why}; got {observer!r}")
     lang = lang or config.report.language
     settings = collect_settings(config)
+    check_trials_file(settings.trials)  # before the pictures, which may take a while to draw
     pictures = load_pictures(config)
     check_subset(pictures.conditions, settings.per_condition, str(config.path))
     if not 0 <= port <= 65535:

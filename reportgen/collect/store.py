@@ -48,6 +48,26 @@ def observer_problem(observer: object) -> str | None:
     return None
 
 
+def check_trials_file(path: Path) -> None:
+    """Refuse, before anything is loaded, an existing file collect did not write."""
+    try:
+        with open(path, "rb") as f:
+            first = f.read(len(HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise ReportgenError(f"{path}: cannot read the trials file ({err})") from None
+    if first != HEADER.encode("utf-8"):
+        raise ReportgenError(_foreign(path))
+
+
+def _foreign(path: Path) -> str:
+    return (
+        f"{path}: exists and was not written by `reportgen collect` (its first line is not "
+        f"'{HEADER.strip()}'); it is left as it is: set [collect] trials to a new file"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One recorded trial."""
@@ -153,11 +173,7 @@ class TrialStore:
         except OSError as err:
             raise ReportgenError(f"{self.path}: cannot read the trials file ({err})") from None
         if not data.startswith(HEADER.encode("utf-8")):
-            raise ReportgenError(
-                f"{self.path}: exists and was not written by `reportgen collect` (its first line "
-                f"is not '{HEADER.strip()}'); it is left as it is: set [collect] trials to a "
-                "new file"
-            )
+            raise ReportgenError(_foreign(self.path))
         end = data.rfind(b"\n") + 1
         if end < len(data):  # the unfinished line was never acknowledged to the browser
             with open(self.path, "r+b") as f:
