@@ -3,6 +3,7 @@ and an exposed address that warns and needs its token."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -64,11 +65,13 @@ def test_a_trials_file_of_someone_else_is_refused_and_kept(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_an_exposed_address_warns_and_needs_the_token_in_the_url(study: Path) -> None:
+def test_an_exposed_address_warns_and_needs_the_token_in_the_url(tmp_path: Path) -> None:
+    # in Japanese, with the class names the study gives for Japanese reports
+    study = write_study(tmp_path / "s", extra='[labels.ja.classes]\nnut = "ナット"\n')
     port = free_port()
     command = [sys.executable, "-m", "reportgen", "collect", str(study), "--host", "0.0.0.0"]
     server = subprocess.Popen(
-        [*command, "--port", str(port), "--observer", "p1"],
+        [*command, "--port", str(port), "--observer", "p1", "--lang", "ja"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,6 +82,11 @@ def test_an_exposed_address_warns_and_needs_the_token_in_the_url(study: Path) ->
         url = line.split(" ", 1)[1].strip().replace("0.0.0.0", "127.0.0.1")
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200
+            text = page.read().decode("utf-8")
+        setup = json.loads(text.split('id="setup">', 1)[1].split("</script>", 1)[0])
+        assert '<html lang="ja">' in text and setup["strings"]["title"] == "どのクラスですか？"
+        # a Japanese name where the study gives one, else the class id
+        assert [c["name"] for c in setup["classes"]] == ["bolt", "ナット", "pin"]
         bare = url.split("&token=")[0]
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(bare, timeout=10)
