@@ -27,9 +27,10 @@ pytestmark = pytest.mark.slow
 #: frames a second a 200 ms stimulus is up for 12 frames (200 ms); a frame the loaded test
 #: machine draws late adds up to one frame period (16.7 ms) each. 3 frames of slack is 50 ms.
 LATE_MS = 50
-#: ... and it may end at most half a frame (8 ms) early by that rule, plus 2 ms for the
-#: recorder's own callbacks.
-EARLY_MS = 10
+#: ... and it may end early by at most half a frame (8 ms) by that rule. The recorder times
+#: the DOM changes, not the frames: under load the change that shows the stimulus can run a
+#: few ms after its frame began, which shortens the measure by as much (5.3 ms seen), so 15.
+EARLY_MS = 15
 
 
 def _truth(stimulus: str) -> str:
