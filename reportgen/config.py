@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnalysisConfig",
+    "CollectConfig",
     "DecisionConfig",
     "DecisionOption",
     "CuesConfig",
@@ -145,6 +146,16 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "cues": ("shape", "texture", "morph_from", "morph_to", "morph_level"),
     "roles": (),  # free keys: one per factor group
     "labels": LANGUAGES,
+    "collect": (
+        "trials",
+        "duration_ms",
+        "mask_ms",
+        "break_every",
+        "practice",
+        "seed",
+        "per_condition",
+    ),
+    "collect.per_condition": (),  # free keys: one per condition of the stimuli
 }
 _REQUIRED_SECTIONS = ("report", "stimuli", "factors")
 
@@ -317,6 +328,25 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectConfig:
+    """``[collect]``: how `reportgen collect` runs a forced-choice session in the browser.
+
+    ``trials`` is the append-only trials table it writes (default: ``[humans] responses``,
+    else ``<config name>-trials.csv`` beside the config). ``per_condition`` maps a condition
+    to the number of its stimuli each observer sees (drawn per observer); a condition not
+    listed is shown whole, 0 leaves it out.
+    """
+
+    trials: Path
+    duration_ms: int = 200  # stimulus on screen, as in the cue-conflict lab protocol
+    mask_ms: int = 200  # noise mask after the stimulus
+    break_every: int = 100  # counted trials between breaks
+    practice: int = 5  # practice trials before the counted ones (never written)
+    seed: int = 0  # with the observer id, seeds each observer's order
+    per_condition: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class CuesConfig:
     """``[cues]``: stimulus-table columns naming the class each cue points to.
 
@@ -352,6 +382,7 @@ class Config:
     roles: dict[str, str] = field(default_factory=dict)  # every factor group -> one of ROLES
     roles_assumed: tuple[str, ...] = ()  # groups whose role came from NUISANCE_NAMES
     labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # lang->kind->id
+    collect: CollectConfig | None = None  # [collect]: `reportgen collect` settings
     canonical: str = field(repr=False, default="")  # sorted-key JSON of the parsed TOML
 
     @property
@@ -697,7 +728,8 @@ def load_config(path: str | Path) -> Config:
         )
     stimuli = _read_stimuli(r, raw, needs_images="model" in raw)
     factors = _read_factors(r, raw)
-    humans = _read_humans(r, raw)
+    humans = _read_humans(r, raw, collecting="collect" in raw)
+    collect = _read_collect(r, raw, humans)
     analysis = _read_analysis(r, raw)
     cues = _read_cues(r, raw)
     roles, assumed = _read_roles(r, raw, factors or {})
@@ -734,6 +766,7 @@ def load_config(path: str | Path) -> Config:
         roles=roles,
         roles_assumed=assumed,
         labels=labels,
+        collect=collect,
         canonical=canonical,
     )
 
@@ -1158,13 +1191,46 @@ def _read_labels(
     return out
 
 
-def _read_humans(r: _Reader, raw: dict[str, Any]) -> HumansConfig | None:
+def _read_humans(r: _Reader, raw: dict[str, Any], *, collecting: bool) -> HumansConfig | None:
     sec = r.section(raw, "humans")
     if sec is None:
         return None
-    responses = r.path(sec, "humans", "responses")
+    # `reportgen collect` writes the responses file, so a study with [collect] may name one
+    # that does not exist yet (`run` then says it is missing).
+    responses = r.path(sec, "humans", "responses", kind="any" if collecting else "file")
+    if collecting and responses is not None and responses.is_dir():
+        r.problem("humans.responses", f"is a folder, expected a file: {responses}")
     simulated = r.boolean(sec, "humans", "simulated", False)
     return None if responses is None else HumansConfig(responses=responses, simulated=simulated)
+
+
+def _read_collect(
+    r: _Reader, raw: dict[str, Any], humans: HumansConfig | None
+) -> CollectConfig | None:
+    sec = r.section(raw, "collect")
+    if sec is None:
+        return None
+    name = "collect"
+    trials = r.path(sec, name, "trials", default=None, kind="any")
+    if trials is None:
+        trials = humans.responses if humans is not None else r.base / f"{r.file.stem}-trials.csv"
+    elif trials.is_dir():
+        r.problem("collect.trials", f"is a folder, expected a file: {trials}")
+    if trials.suffix.lower() != ".csv":
+        r.problem("collect.trials", f"must be a .csv file (an append-only table), got {trials}")
+    counts: dict[str, int] = {}
+    subset = r.section(sec, "collect.per_condition", key="per_condition")
+    for condition in subset or {}:
+        counts[condition] = r.integer(subset, "collect.per_condition", condition, 0, minimum=0)
+    return CollectConfig(
+        trials=trials,
+        duration_ms=r.integer(sec, name, "duration_ms", 200, minimum=10, maximum=10_000),
+        mask_ms=r.integer(sec, name, "mask_ms", 200, minimum=0, maximum=10_000),
+        break_every=r.integer(sec, name, "break_every", 100, minimum=1, maximum=100_000),
+        practice=r.integer(sec, name, "practice", 5, minimum=0, maximum=100),
+        seed=r.integer(sec, name, "seed", 0, minimum=0, maximum=MAX_SEED),
+        per_condition=counts,
+    )
 
 
 def _read_decisions(r: _Reader, raw: dict[str, Any]) -> DecisionsConfig | None:

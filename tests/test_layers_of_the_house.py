@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[set[str]] = [
     {"reportgen.__main__"},  # `python -m reportgen`: the command line and nothing else
     {"reportgen.cli"},
-    {"reportgen.runner", "reportgen.variants"},
+    {"reportgen.runner", "reportgen.variants", "reportgen.collect"},  # what commands set going
     {"reportgen.report", "reportgen.outputs"},
     {"reportgen.findings"},
     {"reportgen.demo"},

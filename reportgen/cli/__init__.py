@@ -3,7 +3,7 @@ command. Importing this package registers every command on `app`, in the order `
 lists them."""
 
 # isort: off
-from reportgen.cli import run, validate, init, history, stimuli, demo_tools  # noqa: F401 (registration)
+from reportgen.cli import run, validate, init, history, stimuli, demo_tools, collect  # noqa: F401 (registration)
 from reportgen.cli.app import app
 
 # isort: on

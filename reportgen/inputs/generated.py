@@ -12,8 +12,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from reportgen.config import GENERATOR_PARAMS
+from reportgen.config import GENERATOR_PARAMS, Config
 from reportgen.errors import ReportgenError
+from reportgen.inputs.stimuli import StimulusSet, build_stimulus_set, cue_columns
 
 # Default design of the parts demo (the defaults of `config.GENERATOR_PARAMS`): cue-conflict
 # stimuli, where shape and texture vary independently, carry the information analyses (enough
@@ -64,3 +65,24 @@ def generate_stimuli(name: str, params: dict[str, Any]) -> tuple[pd.DataFrame, T
     if not tables:
         raise ReportgenError("stimuli.params: every condition count is zero; nothing to analyse")
     return pd.concat(tables, ignore_index=True), torch.cat(images)
+
+
+def generated_stimulus_set(config: Config) -> tuple[StimulusSet, Tensor]:
+    """The checked stimulus set of a config's ``[stimuli] generator`` and its pictures
+    (uint8 ``[n, 3, size, size]``, in table order): what a run analyses and `collect` shows."""
+    gen = config.stimuli.generator
+    if gen is None:
+        raise ValueError("the config names a stimulus table, not a generator")
+    table, images = generate_stimuli(gen.name, dict(gen.params))
+    stimset = build_stimulus_set(
+        table,
+        source=f"generator {gen.name}",
+        image_dir=None,
+        factor_globs=config.factors,
+        classes=config.stimuli.classes,
+        require_images=False,
+        categorical=config.stimuli.categorical,
+        continuous=config.stimuli.continuous,
+        cue_columns=cue_columns(config),
+    )
+    return stimset, images

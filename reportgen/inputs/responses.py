@@ -6,7 +6,8 @@ A trials table (CSV or Parquet) has one row per trial:
 - ``stimulus_id``: an ``id`` of the stimulus table;
 - ``response``: the chosen class; an empty cell or ``na`` means no answer (a lapse, a timeout);
 - optional ``rt`` (seconds), ``confidence`` (a number), ``observer_kind`` (``human`` or
-  ``model``; default: ``human`` for ``[humans]`` files and ``model`` for ``[decisions]`` files).
+  ``model``; default: ``human`` for ``[humans]`` files and ``model`` for ``[decisions]`` files);
+  ``rt_ms`` (milliseconds, as `reportgen collect` writes them) gives ``rt`` when it is absent.
 
 Other columns are kept as they are. Model decisions are exported in the same shape
 (`model_decisions_table`), so people and models are compared trial by trial.
@@ -214,7 +215,7 @@ def build_trials(
         )
     table["response"] = responses
 
-    for col in ("rt", "confidence"):
+    for col in ("rt", "rt_ms", "confidence"):
         if col not in table.columns:
             continue
         values: list[float] = []
@@ -229,6 +230,8 @@ def build_trials(
             else:
                 values.append(x)
         table[col] = np.asarray(values, dtype=np.float64)
+    if "rt_ms" in table.columns and "rt" not in table.columns:
+        table["rt"] = table["rt_ms"] / 1000.0  # one unit downstream: seconds
 
     if "observer_kind" in table.columns:
         kinds = texts(table["observer_kind"])

@@ -22,8 +22,6 @@ from reportgen.errors import ReportgenError
 from reportgen.inputs.responses import StudyInputs, decision_matrix, load_study_inputs
 from reportgen.inputs.stimuli import (
     StimulusSet,
-    build_stimulus_set,
-    cue_columns,
     encode,
     load_images,
     shape_pictures,
@@ -305,22 +303,9 @@ def _factor_variables(stimset: StimulusSet) -> list[FactorVariable]:
 
 def _generated_inputs(config: Config) -> tuple[StudyInputs, Tensor]:
     """Stimuli from a built-in generator, checked with the responses files the config names."""
-    from reportgen.inputs.generated import generate_stimuli
+    from reportgen.inputs.generated import generated_stimulus_set
 
-    gen = config.stimuli.generator
-    assert gen is not None
-    table, images = generate_stimuli(gen.name, dict(gen.params))
-    stimset = build_stimulus_set(
-        table,
-        source=f"generator {gen.name}",
-        image_dir=None,
-        factor_globs=config.factors,
-        classes=config.stimuli.classes,
-        require_images=False,
-        categorical=config.stimuli.categorical,
-        continuous=config.stimuli.continuous,
-        cue_columns=cue_columns(config),
-    )
+    stimset, images = generated_stimulus_set(config)
     return load_study_inputs(config, stimset), images
 
 
