@@ -31,7 +31,7 @@ def collect(
     ] = None,
 ) -> None:
     """Serve CONFIG's stimuli as a forced-choice session in the browser; every answer is
-    saved at once to the trials table that [humans] responses reads."""
+    saved at once to the trials table that the study's people section reads."""
     # imported here so that `reportgen --help` does not pay for torch and the server
     from reportgen.collect.server import serve_collection
     from reportgen.config import load_config

@@ -60,7 +60,7 @@ def from_images(
         Path | None,
         typer.Option(
             "--config-from",
-            help="A study config whose [model], [report] and class order study.toml copies.",
+            help="A study config whose \\[model], \\[report] and class order study.toml copies.",
         ),
     ] = None,
     device: Annotated[
