@@ -421,10 +421,18 @@ def load_study_inputs(config: Config, stimset: StimulusSet | None = None) -> Stu
 
     humans: Trials | None = None
     if config.humans is not None:
-        try:
-            humans = load_trials(config.humans.responses, stimset, default_kind="human")
-        except ReportgenError as err:
-            problems += err.problems
+        path = config.humans.responses
+        if config.collect is not None and not path.exists():
+            # the study collects its panel in the browser and nobody has answered yet
+            problems.append(
+                f"{path}: no answers yet; run `reportgen collect` on this study first, "
+                "or leave [humans] out to analyse the model alone"
+            )
+        else:
+            try:
+                humans = load_trials(path, stimset, default_kind="human")
+            except ReportgenError as err:
+                problems += err.problems
     parts: list[Trials] = []
     unusable: list[str] = []  # readable logs whose decisions cannot be analysed
     if config.decisions is not None:

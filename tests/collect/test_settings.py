@@ -65,3 +65,16 @@ def test_every_bad_setting_is_named_with_file_and_field(tmp_path: Path) -> None:
         "collect.break_every: must be a whole number at least 1 and at most 100000, got 0",
         "collect.practice: must be a whole number at least 0 and at most 100, got 'five'",
     ]
+
+
+def test_validate_before_anyone_answered_says_to_collect_first(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from reportgen.cli import app
+
+    config_path = write_study(tmp_path / "s", humans=True)  # panel.csv not written yet
+    result = CliRunner().invoke(app, ["validate", str(config_path)])
+    assert result.exit_code == 2
+    assert "no answers yet; run `reportgen collect` on this study first" in " ".join(
+        result.output.split()
+    )
