@@ -203,9 +203,7 @@ def elastic_field(noise: Tensor, scale: Tensor, amplitude: Tensor, size: tuple[i
     return field.permute(0, 2, 3, 1)[:, :h, :w]
 
 
-def warp_sdf(
-    sdf: Tensor, field: Tensor, aspect: Tensor, centre: Tensor, fill: float | None = None
-) -> Tensor:
+def warp_sdf(sdf: Tensor, field: Tensor, aspect: Tensor, centre: Tensor) -> Tensor:
     """The outline moved by a displacement `field` (px, ``[n, H, W, 2]``) and stretched about
     `centre` (``[n, 2]``, x and y in px) by ``2 ** (aspect / 2)`` across and
     ``2 ** (-aspect / 2)`` down (area kept). Outside the picture the distance grows linearly."""
@@ -222,11 +220,10 @@ def warp_sdf(
     )
     norm = torch.stack((src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1), dim=-1)
     out = F.grid_sample(sdf, norm, mode="bilinear", padding_mode="border", align_corners=False)
-    if fill is None:
-        # past the border the object cannot continue: add the distance travelled outside
-        over_x = (src[..., 0] - w).clamp_min(0) + (-src[..., 0]).clamp_min(0)
-        over_y = (src[..., 1] - h).clamp_min(0) + (-src[..., 1]).clamp_min(0)
-        out = out + (over_x + over_y)[:, None]
+    # past the border the object cannot continue: add the distance travelled outside
+    over_x = (src[..., 0] - w).clamp_min(0) + (-src[..., 0]).clamp_min(0)
+    over_y = (src[..., 1] - h).clamp_min(0) + (-src[..., 1]).clamp_min(0)
+    out = out + (over_x + over_y)[:, None]
     return out
 
 
