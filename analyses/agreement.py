@@ -196,14 +196,14 @@ def shared_information(
         widest = max((c.shape[1] for c in cfs.values()), default=1)
         most = max((levels for _, levels in codes.values()), default=1)
         per = 4 * (2 * rows_s.numel() + 12 * n_m * n_p * most)  # a category group's tables
-        if cfs:  # the continuous groups: cells per stimulus, designs per person-trial
-            cells = stim.numel() * (4 * n_m * n_p + 8 * widest)
-            per = max(per, 4 * (cells + rows_s.numel() * (4 * widest + 2 * (n_m + n_p))))
+        if cfs:  # the continuous groups (a target and its copy: 2 x widest columns): values,
+            # residuals and cell indices per person-trial; whitened values and the A- and
+            # B-wide density tables per stimulus (pid._additive_mixture)
+            dy = 2 * widest
+            per_trial, per_stim = 3 * dy + 8, 3 * dy + 8 * (n_m + n_p)
+            per = max(per, 4 * (rows_s.numel() * per_trial + stim.numel() * per_stim))
         chunk = max(1, _CHUNK_BYTES // per)
-        for start in range(0, n_perm, chunk):
-            perms = stats.permutation_indices(
-                stim.numel(), min(chunk, n_perm - start), seed, device=dev, start=start
-            )
+        for start, perms in stats.permutation_chunks(stim.numel(), n_perm, seed, chunk, device=dev):
             c = perms.shape[0]
             for j, cf in cfs.items():
                 # Stimulus s gets the model's decision and a copy of F from stimulus pi(s).

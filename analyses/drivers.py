@@ -345,9 +345,8 @@ def decision_information(
 
     null = torch.empty(n_perm, len(names), dtype=_F64, device=device)
     chunk = max(1, min(chunk, _NULL_CHUNK_ELEMENTS // (n * n_used)))
-    for start in range(0, n_perm, chunk):
-        c = min(chunk, n_perm - start)
-        perms = stats.permutation_indices(n, c, seed, device=device, start=start)
+    for start, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=device):
+        c = perms.shape[0]
         null[start : start + c] = _all_mi(cont_norm, cat, y_oh[0][perms], False, fixed)
         if on_progress is not None:
             on_progress(c)
@@ -468,9 +467,7 @@ def _mixture_bias(x: Tensor, y: Tensor, n_classes: int, seed: int, n_perm: int) 
     n = x.shape[0]
     n_bias = max(2, min(n_perm, _MIXTURE_BIAS_PERMS))
     null: list[Tensor] = []
-    for start in range(0, n_bias, _MIXTURE_BIAS_ROUND):
-        c = min(_MIXTURE_BIAS_ROUND, n_bias - start)
-        perms = stats.permutation_indices(n, c, seed, device=x.device, start=start)
+    for _, perms in stats.permutation_chunks(n, n_bias, seed, _MIXTURE_BIAS_ROUND, device=x.device):
         null.append(info.gcmi_mixture_cd(x, y[perms], n_classes))  # x broadcast over perms
         done = torch.cat(null)
         if float(done.std() / math.sqrt(len(done))) <= _BIAS_SE_BITS:

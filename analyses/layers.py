@@ -590,9 +590,8 @@ def layer_information(
                 "column duplicates another, or a decision class has too few distinct trials"
             )
         chunk = _chunk_size(n_perm, kernel.per_perm_bytes())
-        for s in range(0, n_perm, chunk):
-            c = min(chunk, n_perm - s)
-            perms = stats.permutation_indices(n, c, seed, device=device, start=s)
+        for s, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=device):
+            c = perms.shape[0]
             mi_null[s : s + c, rows] = kernel.shuffled_f(perms)
             fd_c, cond_c = kernel.shuffled_d(perms)
             fd_null[s : s + c] = fd_c.unsqueeze(1)
@@ -744,9 +743,8 @@ def _shared_with_decision(
         for j, fs in enumerate(group_cols):
             res = ccs_with_decision(cf[:, fs], ch[:, hs], d, n_classes)
             obs[i, j], i_h[i, j] = res.red, res.red + res.unq1
-    for start in range(0, n_perm, chunk):
-        c = min(chunk, n_perm - start)
-        perms = stats.permutation_indices(n, c, seed, device=ch.device, start=start)
+    for start, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=ch.device):
+        c = perms.shape[0]
         for j, fs in enumerate(group_cols):
             target, moved = independent_copies(cf[:, fs], d, perms)
             for i, hs in enumerate(layer_cols):
@@ -799,9 +797,8 @@ def _shared_category(
     most = max(levels[g] for g in measured) ** 2
     widest = max(x.shape[1] for x in ch.values())
     chunk = _chunk_size(n_perm, 4 * n * (6 * most * n_classes + 4 * widest + 8))
-    for start in range(0, n_perm, chunk):
-        c = min(chunk, n_perm - start)
-        perms = stats.permutation_indices(n, c, seed, device=dev, start=start)
+    for start, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=dev):
+        c = perms.shape[0]
         moved = d[perms]
         for g in measured:
             j = groups.index(g)
@@ -899,9 +896,8 @@ def conditional_on_discrete(
     null = torch.empty(n_perm, dtype=_F64, device=device)
     seg = cls.key_base // n
     chunk = _chunk_size(n_perm, 8 * n * (3 * (g + k) + 4))
-    for s in range(0, n_perm, chunk):
-        c = min(chunk, n_perm - s)
-        perms = stats.permutation_indices(n, c, seed, device=device, start=s)
+    for s, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=device):
+        c = perms.shape[0]
         # Sorting frame positions by (level, random key) gives, inside every level's segment,
         # a uniformly random arrangement of that segment's positions: a within-level shuffle.
         shuffle = (seg * n + perms).argsort(dim=-1)  # [c, n]
@@ -998,9 +994,8 @@ def categorical_layer_information(
             mi_obs[i, j] = _mixture_bits(scores[i], fs[g], levels[g])
             cond_obs[i, j] = _cmi_given_decisions(x, fs[g], levels[g], classes, unpermuted)[0]
     chunk = _chunk_size(n_perm, 8 * n * (widest + 4) * max(n_g, 1))
-    for s in range(0, n_perm, chunk):
-        c = min(chunk, n_perm - s)
-        perms = stats.permutation_indices(n, c, seed, device=device, start=s)
+    for s, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=device):
+        c = perms.shape[0]
         d_perm = d[perms]  # [c, n]
         for j, g in enumerate(group_names):
             f_perm = fs[g][perms]

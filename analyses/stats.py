@@ -18,7 +18,7 @@ sections 2.4, 2.5, 2.9 and 4.1.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +35,7 @@ __all__ = [
     "perm_pvalues",
     "perm_sweep_cc",
     "perm_sweep_cd",
+    "permutation_chunks",
     "permutation_indices",
     "standardized_max_pvalues",
 ]
@@ -138,6 +139,24 @@ def permutation_indices(
     """
     device = torch.device("cpu") if device is None else torch.device(device)
     return _PermStream(n, seed, device).rows(start, n_perm)
+
+
+def permutation_chunks(
+    n: int,
+    n_perm: int,
+    seed: int,
+    chunk: int,
+    *,
+    device: torch.device | str | None = None,
+) -> Iterator[tuple[int, Tensor]]:
+    """``(start, perms)`` for consecutive chunks of the rows of
+    ``permutation_indices(n, n_perm, seed)``, each ``[<= chunk, n]``: one stream, so a
+    block of the sequence is drawn once however small the chunks are."""
+    device = torch.device("cpu") if device is None else torch.device(device)
+    stream = _PermStream(n, seed, device)
+    step = max(1, int(chunk))
+    for start in range(0, n_perm, step):
+        yield start, stream.rows(start, min(step, n_perm - start))
 
 
 def _check_trials(a: Tensor, other: Tensor, other_name: str) -> int:

@@ -728,3 +728,59 @@ def test_two_decisions_with_shared_rows_equals_the_expanded_target() -> None:
     torch.testing.assert_close(torch.stack(shared), torch.stack(expanded), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="row_of"):
         ccs_two_decisions(s, a, b, 3, 3, row_of=row_of + 1)
+
+
+def _two_decision_atoms_by_loops(s: np.ndarray, a: np.ndarray, b: np.ndarray, la: int, lb: int):
+    """I_ccs atoms of ccs_two_decisions' model, every density summed cell by cell (reference)."""
+    n = len(s)
+    x = np.hstack([np.ones((n, 1)), np.eye(la)[a][:, 1:], np.eye(lb)[b][:, 1:]])
+    keep = x.any(0)  # a level no trial has gets no column
+    beta = np.linalg.lstsq(x[:, keep], s, rcond=None)[0]
+    resid = s - x[:, keep] @ beta
+    cov = resid.T @ resid / n
+    dens = np.zeros((n, la, lb))
+    for i in range(la):
+        for j in range(lb):
+            row = np.concatenate([[1.0], np.eye(la)[i][1:], np.eye(lb)[j][1:]])[keep]
+            dens[:, i, j] = multivariate_normal(row @ beta, cov).logpdf(s)
+    p = np.zeros((la, lb))
+    np.add.at(p, (a, b), 1.0 / n)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(p)
+        log_b_given_a = np.log(p / np.maximum(p.sum(1, keepdims=True), 1e-300))
+        log_a_given_b = np.log(p / np.maximum(p.sum(0, keepdims=True), 1e-300))
+    from scipy.special import logsumexp
+
+    lq = logsumexp(log_p + dens, axis=(1, 2))
+    lq_a = logsumexp(log_b_given_a[a] + dens[np.arange(n), a], axis=1)
+    lq_b = logsumexp(log_a_given_b[:, b].T + dens[np.arange(n), :, b], axis=1)
+    i_a, i_b, i_ab = lq_a - lq, lq_b - lq, dens[np.arange(n), a, b] - lq
+    c = i_a + i_b - i_ab
+    same = (
+        (np.sign(c) == np.sign(i_a)) & (np.sign(c) == np.sign(i_b)) & (np.sign(c) == np.sign(i_ab))
+    )
+    red = float((c * same).mean())
+    return np.array(
+        [red, i_a.mean() - red, i_b.mean() - red, i_ab.mean() - i_a.mean() - i_b.mean() + red]
+    ) / np.log(2)
+
+
+@pytest.mark.parametrize("spread", [0.5, 60.0])
+def test_two_decisions_match_a_cell_by_cell_reference_also_for_well_separated_classes(
+    spread: float,
+) -> None:
+    # At spread 60 the classes lie thousands of nats apart: the per-row shifted exponentials
+    # underflow in float32 and the sums over cells must still be exact.
+    g = torch.Generator().manual_seed(11)
+    n = 900
+    a = torch.randint(0, 5, (n,), generator=g)
+    a[a == 3] = 4  # level 3 is never used
+    b = torch.where(torch.rand(n, generator=g) < 0.5, a % 4, torch.randint(0, 4, (n,), generator=g))
+    s = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    s[:, 0] += spread * a
+    s[:, 1] += spread * (b == 2) + 0.3 * a * b  # the additive fit is not exact
+    ref = _two_decision_atoms_by_loops(s.numpy(), a.numpy(), b.numpy(), 5, 4)
+    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 2e-4)):
+        res = ccs_two_decisions(s.to(dtype), a, b, 5, 4)
+        got = np.array([float(t) for t in (res.red, res.unq1, res.unq2, res.syn)])
+        np.testing.assert_allclose(got, ref, rtol=0, atol=tol, err_msg=str(dtype))

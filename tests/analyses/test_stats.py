@@ -70,6 +70,23 @@ def test_permutation_rows_are_permutations_and_offsets_are_consistent():
     assert not torch.equal(permutation_indices(37, 150, seed=5), perms)
 
 
+def test_permutation_chunks_are_the_same_rows_and_draw_each_block_once(monkeypatch):
+    perms = permutation_indices(37, 150, seed=4)
+    drawn = []
+    real_block = stats._perm_block
+    monkeypatch.setattr(
+        stats, "_perm_block", lambda *args: drawn.append(args[2]) or real_block(*args)
+    )
+    for chunk in (1, 7, 64, 500):
+        drawn.clear()
+        pieces = list(stats.permutation_chunks(37, 150, 4, chunk))
+        assert [s for s, _ in pieces] == list(range(0, 150, chunk))
+        assert torch.equal(torch.cat([p for _, p in pieces]), perms)
+        # 150 rows span blocks 0, 1 and 2: drawn once each, however small the chunks.
+        assert drawn == [0, 1, 2], chunk
+    assert list(stats.permutation_chunks(37, 0, 4, 8)) == []
+
+
 def test_permutations_are_drawn_on_the_cpu_whatever_device_receives_them(monkeypatch):
     # Every device must test against the same null: the rows come from the CPU's generator
     # (Fisher-Yates) and are then moved, so the device only decides where they end up.
