@@ -166,13 +166,18 @@ def _model_cd_bits(half_logdet_pooled: Tensor, counts: Tensor, s1: Tensor, s2: T
     return (h - torch.where(usable, p * h_c, 0.0).sum(-1)) / _LN2
 
 
-def _label_free(cx: Tensor) -> tuple[Tensor]:
-    """The part of `_continuous_mi` that does not depend on the labels: the pooled half
-    log-determinant (a null computes it once)."""
+def _label_free(cx: Tensor) -> tuple[Tensor, Tensor | None]:
+    """The parts of `_continuous_mi` that do not depend on the labels, which a null computes
+    once: the pooled half log-determinant, and the per-trial outer products ``[..., n, d*d]``
+    when they fit in one block of `_OUTER_BLOCK_ELEMENTS` (else None: summed block by block)."""
     centred = cx - cx.mean(-2, keepdim=True)
     pooled = centred.mT @ centred / (cx.shape[-2] - 1)
     chol, _ = torch.linalg.cholesky_ex(pooled)
-    return (torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1),)
+    n, d = cx.shape[-2:]
+    outer = None
+    if n * d * d <= _OUTER_BLOCK_ELEMENTS:
+        outer = (cx.unsqueeze(-1) * cx.unsqueeze(-2)).flatten(-2)
+    return torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1), outer
 
 
 def _class_outer_sums(cx: Tensor, y_oh: Tensor, block: int | None = None) -> Tensor:
@@ -191,13 +196,19 @@ def _class_outer_sums(cx: Tensor, y_oh: Tensor, block: int | None = None) -> Ten
     return total.unflatten(-1, (d, d))
 
 
-def _continuous_mi(cx: Tensor, y_oh: Tensor, fixed: tuple[Tensor] | None = None) -> Tensor:
+def _continuous_mi(
+    cx: Tensor, y_oh: Tensor, fixed: tuple[Tensor, Tensor | None] | None = None
+) -> Tensor:
     """Model-form MI of copula-normalised ``cx [..., n, d]`` with one-hot ``y_oh [..., n, C]``;
     `fixed` is `_label_free` of ``cx`` when the caller has it."""
-    (hld,) = _label_free(cx) if fixed is None else fixed
+    hld, outer = _label_free(cx) if fixed is None else fixed
     counts = y_oh.sum(-2)
     s1 = y_oh.mT @ cx
-    return _model_cd_bits(hld, counts, s1, _class_outer_sums(cx, y_oh))
+    if outer is None:
+        s2 = _class_outer_sums(cx, y_oh)
+    else:
+        s2 = (y_oh.mT @ outer).unflatten(-1, (cx.shape[-1], cx.shape[-1]))
+    return _model_cd_bits(hld, counts, s1, s2)
 
 
 def _discrete_mi(x_oh: Tensor, y_oh: Tensor) -> Tensor:

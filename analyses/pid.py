@@ -942,16 +942,30 @@ def independent_copies(s: Tensor, moved: Tensor, partner: Tensor) -> tuple[Tenso
     return torch.cat([s.expand(k, *s.shape), s[partner]], -1), moved[partner]
 
 
-def _cells_logpdf(y: Tensor, mu: Tensor, cov: Tensor) -> tuple[Tensor, Tensor]:
+def _nested_cells_logpdf(
+    y: Tensor, mu: Tensor, cov: Tensor, k: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """``ln N(y_t; mu_c, cov)`` for every trial and cell, ``[..., n, C]`` nats, from
-    ``y [..., n, d]``, ``mu [..., C, d]``, ``cov [..., d, d]``; and a success mask ``[...]``."""
+    ``y [..., n, d]``, ``mu [..., C, d]``, ``cov [..., d, d]``; the same for the first `k`
+    coordinates alone (their block of the Cholesky factor is the factor's leading block); and
+    a success mask ``[...]``."""
     chol, info_ = torch.linalg.cholesky_ex(cov)
-    z = torch.linalg.solve_triangular(chol, y.mT, upper=False).mT
-    m = torch.linalg.solve_triangular(chol, mu.mT, upper=False).mT
-    maha = z.square().sum(-1)[..., :, None] - 2 * z @ m.mT + m.square().sum(-1)[..., None, :]
-    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-    const = (logdet + y.shape[-1] * math.log(2 * math.pi))[..., None, None]
-    return -0.5 * (maha.clamp_min(0) + const), info_ == 0
+    # Whitening by the triangular inverse: one matrix product for all rows, several times
+    # faster than a triangular solve with n right-hand sides.
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    white = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False).mT
+    z, m = y @ white, mu @ white
+    log_diag = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1))
+
+    def logpdf(zp: Tensor, mp: Tensor, logdet: Tensor) -> Tensor:
+        maha = zp.square().sum(-1)[..., :, None] - 2 * zp @ mp.mT
+        maha = maha + mp.square().sum(-1)[..., None, :]
+        const = (logdet + zp.shape[-1] * math.log(2 * math.pi))[..., None, None]
+        return -0.5 * (maha.clamp_min(0) + const)
+
+    whole = logpdf(z, m, 2 * log_diag.sum(-1))
+    lead = logpdf(z[..., :k], m[..., :k], 2 * log_diag[..., :k].sum(-1)) if k else whole[..., :0]
+    return whole, lead, info_ == 0
 
 
 def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
@@ -988,7 +1002,10 @@ def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
     s, h = _check_design("s", s, n, dtype), _check_design("h", h, n, dtype)
     d = _check_codes("d", d, n, n_d)
     batch = torch.broadcast_shapes(s.shape[:-2], h.shape[:-2], d.shape[:-1])
-    y = torch.cat([s.expand(*batch, n, s.shape[-1]), h.expand(*batch, n, h.shape[-1])], -1)
+    dh = h.shape[-1]
+    # H first: the leading block of the joint Cholesky factor is H's own, so one whitening
+    # of y = [h, s] gives the densities of H and of (H, S) together.
+    y = torch.cat([h.expand(*batch, n, dh), s.expand(*batch, n, s.shape[-1])], -1)
     d = d.expand(*batch, n)
     onehot = torch.nn.functional.one_hot(d, n_d).to(dtype)  # [..., n, C]
     counts = onehot.sum(-2)
@@ -996,12 +1013,10 @@ def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
     resid = y - onehot @ mu
     cov = resid.mT @ resid / n
     log_p = torch.log(counts / n)[..., None, :]  # [..., 1, C]
-    ds = s.shape[-1]
-    blocks = {"y": slice(None), "s": slice(0, ds), "h": slice(ds, None)}
-    ll, ok = {}, torch.ones(batch, dtype=torch.bool, device=y.device)
-    for key, sl in blocks.items():
-        ll[key], good = _cells_logpdf(y[..., sl], mu[..., sl], cov[..., sl, sl])
-        ok = ok & good
+    ll_y, ll_h, ok_y = _nested_cells_logpdf(y, mu, cov, dh)
+    ll_s, _, ok_s = _nested_cells_logpdf(y[..., dh:], mu[..., dh:], cov[..., dh:, dh:], 0)
+    ll = {"y": ll_y, "s": ll_s, "h": ll_h}
+    ok = ok_y & ok_s
     at_d = {k: v.gather(-1, d[..., None])[..., 0] for k, v in ll.items()}
     lq_s = torch.logsumexp(log_p + ll["s"], -1)
     lq_s_h = torch.logsumexp(log_p + ll["y"], -1) - torch.logsumexp(log_p + ll["h"], -1)

@@ -18,7 +18,6 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: figures are files, never windows
 
 import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
@@ -74,6 +73,26 @@ def font_path() -> Path:
 
 
 _FONT_ADDED: set[Path] = set()
+#: The charts' look: white ground, a light grid behind the data, grey frame, no tick marks,
+#: near-black text.
+_HOUSE_STYLE = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "axes.edgecolor": "0.8",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "0.8",
+    "grid.linestyle": "-",
+    "axes.labelcolor": "0.15",
+    "text.color": "0.15",
+    "xtick.color": "0.15",
+    "ytick.color": "0.15",
+    "xtick.bottom": False,
+    "ytick.left": False,
+    "patch.edgecolor": "white",
+    "patch.force_edgecolor": True,
+    "lines.solid_capstyle": "round",
+}
 
 
 @contextmanager
@@ -99,7 +118,7 @@ def _style(lang: str) -> Iterator[None]:
         # "$\\frac{1}{$" would stop the run, and "$...$" would silently change the name).
         "text.parse_math": False,
     }
-    with sns.axes_style("whitegrid"), plt.rc_context(rc):
+    with plt.rc_context({**_HOUSE_STYLE, **rc}):
         yield
 
 
@@ -405,17 +424,12 @@ def _shape_bias_panel(ax: Any, f: Findings, fmt: Formatter, people: str) -> None
     rows = [people, *models] if with_people else list(models)
     first = 1 if with_people else 0
     if humans:
-        sns.stripplot(
-            x=[s.shape_bias for s in humans],
-            y=[people] * len(humans),
-            order=rows,
-            ax=ax,
-            color=PEOPLE_LIGHT,
-            edgecolor=PEOPLE_DARK,
-            linewidth=0.6,
-            size=5,
-            jitter=0.15,
-            orient="h",
+        # One dot per person on the people's row (row 0), offset within +-0.15 rows by the
+        # golden-ratio sequence so that people with close values land apart.
+        values = sorted(s.shape_bias for s in humans)
+        offsets = [0.15 * (2 * ((i * 0.618034) % 1.0) - 1) for i in range(len(values))]
+        ax.scatter(
+            values, offsets, s=25, color=PEOPLE_LIGHT, edgecolors=PEOPLE_DARK, linewidths=0.6
         )
     if pooled is not None:
         ax.axvline(pooled.shape_bias, color=PEOPLE_DARK, linestyle=":", linewidth=1.2)

@@ -199,3 +199,12 @@ def test_class_outer_sums_in_blocks_equal_the_sums_over_all_trials() -> None:
     whole = torch.einsum("bnc,bni,bnj->bcij", y, x, x)
     for block in (1, 7, 1000, 5000):
         assert torch.allclose(_class_outer_sums(x, y, block), whole, rtol=1e-12, atol=1e-10)
+    # The null's path (outer products computed once, label-free) gives the same information
+    # as the blocked one used when they would not fit in memory.
+    from analyses.drivers import _continuous_mi, _label_free
+
+    hld, outer = _label_free(x)
+    assert outer is not None
+    torch.testing.assert_close(
+        _continuous_mi(x, y, (hld, outer)), _continuous_mi(x, y, (hld, None)), rtol=0, atol=1e-12
+    )
