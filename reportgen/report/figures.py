@@ -673,31 +673,42 @@ def trend_figure(
     return _save(fig, path)
 
 
-def make_figures(
+def figure_plan(f: Findings, history: list[HistoryRow] | None = None) -> list[str]:
+    """The names of the figures the Findings support, in the report's order."""
+    plan = []
+    if any(group_entries(drivers_of(f, m)) for m in models_of(f)):
+        if len(models_of(f)) == 1:  # several models' symbols are unreadable that small
+            plan.append("drivers_summary")
+        plan.append("drivers")
+    if f.layers and not f.study.decision_only:
+        plan.append("layers")
+    if f.shape_bias or f.error_consistency:
+        plan.append("people")
+    if f.morph_curves:
+        plan.append("morphs")
+    if history and len(trend_rows(f, history)) > 1:  # a trend needs two periods
+        plan.append("trend")
+    return plan
+
+
+def draw_figures(
+    names: list[str],
     f: Findings,
     strings: Mapping[str, Any],
     figures_dir: Path,
     history: list[HistoryRow] | None = None,
 ) -> dict[str, Path]:
-    """Draw every figure the Findings support into `figures_dir`; returns name → PNG path."""
+    """Draw the named figures (from `figure_plan`) into `figures_dir`; returns name → PNG."""
     fmt = Formatter.for_findings(strings, f)
-    lang = strings["meta"]["lang"]
     figures_dir.mkdir(parents=True, exist_ok=True)
     people = fmt.t("people.panel_simulated" if f.study.humans_simulated else "people.panel")
-    out: dict[str, Path] = {}
-    with _style(lang):
-        if any(group_entries(drivers_of(f, m)) for m in models_of(f)):
-            if len(models_of(f)) == 1:  # several models' symbols are unreadable that small
-                out["drivers_summary"] = drivers_summary(
-                    f, fmt, figures_dir / "drivers_summary.png"
-                )
-            out["drivers"] = drivers_figure(f, fmt, figures_dir / "drivers.png")
-        if f.layers and not f.study.decision_only:
-            out["layers"] = layers_figure(f, fmt, figures_dir / "layers.png")
-        if f.shape_bias or f.error_consistency:
-            out["people"] = people_figure(f, fmt, figures_dir / "people.png", people)
-        if f.morph_curves:
-            out["morphs"] = morph_figure(f, fmt, figures_dir / "morphs.png", people)
-        if history and len(trend_rows(f, history)) > 1:  # a trend needs two periods
-            out["trend"] = trend_figure(f, fmt, figures_dir / "trend.png", history, people)
-    return out
+    draw = {
+        "drivers_summary": lambda path: drivers_summary(f, fmt, path),
+        "drivers": lambda path: drivers_figure(f, fmt, path),
+        "layers": lambda path: layers_figure(f, fmt, path),
+        "people": lambda path: people_figure(f, fmt, path, people),
+        "morphs": lambda path: morph_figure(f, fmt, path, people),
+        "trend": lambda path: trend_figure(f, fmt, path, history or [], people),
+    }
+    with _style(strings["meta"]["lang"]):
+        return {name: draw[name](figures_dir / f"{name}.png") for name in names}

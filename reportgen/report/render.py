@@ -26,7 +26,8 @@ from reportgen.findings import Findings
 from reportgen.findings.evidence import driver_evidence
 from reportgen.findings.headline import HistoryRow
 from reportgen.findings.queries import drivers_of, group_entries, group_total, share_interval
-from reportgen.report.figures import font_path, make_figures
+from reportgen.report.figure_helper import figures_elsewhere, may_fork, split_plan
+from reportgen.report.figures import draw_figures, figure_plan, font_path
 from reportgen.report.format import Formatter
 from reportgen.report.narrative import build_narrative
 from reportgen.report.recommendations import recommend
@@ -213,8 +214,6 @@ def render_report(
     (the runner writes them); any that is not is left out of the montages, and the report
     says so.
     """
-    from weasyprint import HTML
-
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     figures_dir = (Path(figures_dir) if figures_dir else out_dir / "figures").resolve()
@@ -223,10 +222,17 @@ def render_report(
     strings = load_strings(lang)
     fmt = Formatter.for_findings(strings, findings)
     history = list(history or [])
-    recs = recommend(findings, history)
-    pictures = example_pictures(findings, out_dir)
-    narrative = build_narrative(findings, strings, recs, history, pictures)
-    figures = make_figures(findings, strings, figures_dir, history)
+    plan = figure_plan(findings, history)
+    here, helper = split_plan(plan, helper=may_fork())
+    with figures_elsewhere(helper, findings, strings, figures_dir, history) as helper_figures:
+        recs = recommend(findings, history)
+        pictures = example_pictures(findings, out_dir)
+        narrative = build_narrative(findings, strings, recs, history, pictures)
+        drawn = draw_figures(here, findings, strings, figures_dir, history)
+        from weasyprint import HTML  # while the helper draws
+
+        drawn.update(helper_figures())
+    figures = {name: drawn[name] for name in plan}
     env = make_environment(fmt)
     context = dict(
         f=findings,
