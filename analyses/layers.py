@@ -737,20 +737,26 @@ def _shared_with_decision(
     i_h = torch.empty_like(obs)
     widest = max(s.stop - s.start for s in group_cols)
     deepest = max(s.stop - s.start for s in layer_cols)
-    dims = 2 * widest + deepest
-    chunk = _chunk_size(n_perm, 4 * n * (6 * dims + 4 * n_classes + 4))
+    # Layers of one width go through ccs_with_decision together (a batch dimension), so the
+    # target's part of the model is computed once for all of them.
+    batches: dict[int, list[int]] = {}
     for i, hs in enumerate(layer_cols):
-        for j, fs in enumerate(group_cols):
-            res = ccs_with_decision(cf[:, fs], ch[:, hs], d, n_classes)
-            obs[i, j], i_h[i, j] = res.red, res.red + res.unq1
+        batches.setdefault(hs.stop - hs.start, []).append(i)
+    hb = {w: torch.stack([ch[:, layer_cols[i]] for i in idx]) for w, idx in batches.items()}
+    most = max(len(idx) for idx in batches.values())
+    per_perm = 4 * n * (12 * widest + most * (6 * deepest + 4 * n_classes) + 4)
+    chunk = _chunk_size(n_perm, per_perm)
+    for j, fs in enumerate(group_cols):
+        for w, idx in batches.items():
+            res = ccs_with_decision(cf[:, fs], hb[w], d, n_classes)
+            obs[idx, j], i_h[idx, j] = res.red.to(_F64), (res.red + res.unq1).to(_F64)
     for start, perms in stats.permutation_chunks(n, n_perm, seed, chunk, device=ch.device):
         c = perms.shape[0]
         for j, fs in enumerate(group_cols):
             target, moved = independent_copies(cf[:, fs], d, perms)
-            for i, hs in enumerate(layer_cols):
-                null[start : start + c, i, j] = ccs_with_decision(
-                    target, ch[:, hs], moved, n_classes
-                ).red
+            for w, idx in batches.items():
+                red = ccs_with_decision(target, hb[w][:, None], moved, n_classes).red
+                null[start : start + c, idx, j] = red.mT.to(null.dtype)
     return obs, null, i_h
 
 

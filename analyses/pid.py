@@ -944,30 +944,19 @@ def independent_copies(s: Tensor, moved: Tensor, partner: Tensor) -> tuple[Tenso
     return torch.cat([s.expand(k, *s.shape), s[partner]], -1), moved[partner]
 
 
-def _nested_cells_logpdf(
-    y: Tensor, mu: Tensor, cov: Tensor, k: int
-) -> tuple[Tensor, Tensor, Tensor]:
+def _cells_logpdf(y: Tensor, mu: Tensor, cov: Tensor) -> tuple[Tensor, Tensor]:
     """``ln N(y_t; mu_c, cov)`` for every trial and cell, ``[..., n, C]`` nats, from
-    ``y [..., n, d]``, ``mu [..., C, d]``, ``cov [..., d, d]``; the same for the first `k`
-    coordinates alone (their block of the Cholesky factor is the factor's leading block); and
-    a success mask ``[...]``."""
+    ``y [..., n, d]``, ``mu [..., C, d]``, ``cov [..., d, d]``; and a success mask ``[...]``."""
     chol, info_ = torch.linalg.cholesky_ex(cov)
     # Whitening by the triangular inverse: one matrix product for all rows, several times
     # faster than a triangular solve with n right-hand sides.
     eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
     white = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False).mT
     z, m = y @ white, mu @ white
-    log_diag = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1))
-
-    def logpdf(zp: Tensor, mp: Tensor, logdet: Tensor) -> Tensor:
-        maha = zp.square().sum(-1)[..., :, None] - 2 * zp @ mp.mT
-        maha = maha + mp.square().sum(-1)[..., None, :]
-        const = (logdet + zp.shape[-1] * math.log(2 * math.pi))[..., None, None]
-        return -0.5 * (maha.clamp_min(0) + const)
-
-    whole = logpdf(z, m, 2 * log_diag.sum(-1))
-    lead = logpdf(z[..., :k], m[..., :k], 2 * log_diag[..., :k].sum(-1)) if k else whole[..., :0]
-    return whole, lead, info_ == 0
+    maha = z.square().sum(-1)[..., :, None] - 2 * z @ m.mT + m.square().sum(-1)[..., None, :]
+    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    const = (logdet + y.shape[-1] * math.log(2 * math.pi))[..., None, None]
+    return -0.5 * (maha.clamp_min(0) + const), info_ == 0
 
 
 def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
@@ -1004,28 +993,38 @@ def ccs_with_decision(s: Tensor, h: Tensor, d: Tensor, n_d: int) -> PIDResult:
     s, h = _check_design("s", s, n, dtype), _check_design("h", h, n, dtype)
     d = _check_codes("d", d, n, n_d)
     batch = torch.broadcast_shapes(s.shape[:-2], h.shape[:-2], d.shape[:-1])
-    dh = h.shape[-1]
-    # H first: the leading block of the joint Cholesky factor is H's own, so one whitening
-    # of y = [h, s] gives the densities of H and of (H, S) together.
-    y = torch.cat([h.expand(*batch, n, dh), s.expand(*batch, n, s.shape[-1])], -1)
-    d = d.expand(*batch, n)
+    # S's part depends on S and D only: with H batched (several layers at once) it is
+    # computed once for all of them.
     onehot = torch.nn.functional.one_hot(d, n_d).to(dtype)  # [..., n, C]
     counts = onehot.sum(-2)
-    mu = onehot.mT @ y / counts.clamp_min(1)[..., None]
-    resid = y - onehot @ mu
-    cov = resid.mT @ resid / n
+    mu_s = onehot.mT @ s / counts.clamp_min(1)[..., None]
+    resid_s = s - onehot @ mu_s
+    cov_ss = resid_s.mT @ resid_s / n
+    ll_s, ok_s = _cells_logpdf(s, mu_s, cov_ss)
+    mu_h = onehot.mT @ h / counts.clamp_min(1)[..., None]
+    resid_h = h - onehot @ mu_h
+    cov_hh = resid_h.mT @ resid_h / n
+    ll_h, ok_h = _cells_logpdf(h, mu_h, cov_hh)
+    # ln N([h, s]) = ln N(s) + ln N(h | s): H given S is Gaussian with means
+    # mu_h + B (s - mu_s), B = cov_hs cov_ss^-1, and covariance cov_hh - B cov_sh, so the joint
+    # density needs no whitening of the (dh + ds)-wide pairs.
+    cov_hs = resid_h.mT @ resid_s / n
+    chol_ss, _ = torch.linalg.cholesky_ex(cov_ss)
+    b = torch.cholesky_solve(cov_hs.mT, chol_ss).mT  # [..., dh, ds]
+    ll_h_s, ok_h_s = _cells_logpdf(h - s @ b.mT, mu_h - mu_s @ b.mT, cov_hh - b @ cov_hs.mT)
+    ok = (ok_s & ok_h & ok_h_s).expand(batch)
     log_p = torch.log(counts / n)[..., None, :]  # [..., 1, C]
-    ll_y, ll_h, ok_y = _nested_cells_logpdf(y, mu, cov, dh)
-    ll_s, _, ok_s = _nested_cells_logpdf(y[..., dh:], mu[..., dh:], cov[..., dh:, dh:], 0)
-    ll = {"y": ll_y, "s": ll_s, "h": ll_h}
-    ok = ok_y & ok_s
-    at_d = {k: v.gather(-1, d[..., None])[..., 0] for k, v in ll.items()}
-    lq_s = torch.logsumexp(log_p + ll["s"], -1)
-    lq_s_h = torch.logsumexp(log_p + ll["y"], -1) - torch.logsumexp(log_p + ll["h"], -1)
+
+    def at_d(ll: Tensor) -> Tensor:
+        return ll.gather(-1, d.expand(*ll.shape[:-1])[..., None])[..., 0]
+
+    lq_s = torch.logsumexp(log_p + ll_s, -1)  # S's batch only
+    # ln q(s | h) = ln sum_d p(d) N(h, s | d) - ln sum_d p(d) N(h | d)
+    lq_s_h = torch.logsumexp(log_p + ll_s + ll_h_s, -1) - torch.logsumexp(log_p + ll_h, -1)
     i_h = lq_s_h - lq_s
-    i_d = at_d["s"] - lq_s
-    i_hd = at_d["y"] - at_d["h"] - lq_s
-    res = _ccs_from_local(i_h, i_d, i_hd)
+    i_d = (at_d(ll_s) - lq_s).expand(*batch, n)
+    i_hd = at_d(ll_s) + at_d(ll_h_s) - at_d(ll_h) - lq_s  # ln q(s | h, d) - ln q(s)
+    res = _ccs_from_local(i_h.expand(*batch, n), i_d, i_hd.expand(*batch, n))
     return PIDResult(*(torch.where(ok, t, torch.nan) for t in res))
 
 
