@@ -34,7 +34,7 @@ _COST = {
     "trend": 1.0,
 }
 #: What the caller does besides drawing (importing WeasyPrint, the text), in the same units.
-_CALLER_WORK = 4.0
+_CALLER_WORK = 5.0
 
 
 def _cores() -> int:
