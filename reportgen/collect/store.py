@@ -3,8 +3,8 @@
 Each answer is one line written with a single ``write`` to a file opened for appending, then
 ``fsync``-ed before the answer is acknowledged, so a killed server or a power cut loses at most
 the answer being written. A line cut short by such a crash is the only thing ever removed,
-and only from a file whose header says `reportgen collect` wrote it; any other existing file is
-refused, never changed.
+and only from a file whose header says `reportgen collect` wrote it and whose other lines all
+check out; any other existing file is refused, never changed.
 """
 
 from __future__ import annotations
@@ -167,7 +167,9 @@ class TrialStore:
             raise ReportgenError(f"{self.path}: cannot write the trials file ({err})") from None
 
     def _resume(self) -> None:
-        """Read what an earlier session wrote; cut a last line a crash left unfinished."""
+        """Read what an earlier session wrote. A last line a crash left unfinished is cut,
+        and only once every complete line has passed its checks (a file that fails them is
+        left exactly as it was); a last line that is whole but lacks its newline is kept."""
         try:
             data = self.path.read_bytes()
         except OSError as err:
@@ -175,11 +177,6 @@ class TrialStore:
         if not data.startswith(HEADER.encode("utf-8")):
             raise ReportgenError(_foreign(self.path))
         end = data.rfind(b"\n") + 1
-        if end < len(data):  # the unfinished line was never acknowledged to the browser
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
         try:
             text = data[:end].decode("utf-8")
         except UnicodeDecodeError as err:
@@ -188,31 +185,58 @@ class TrialStore:
         for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
             if n == 1:
                 continue
-            where = f"{self.path}: line {n}"
-            if len(row) != len(COLUMNS):
-                problems.append(f"{where}: expected {len(COLUMNS)} columns, got {len(row)}")
-                continue
-            observer, ident, response, rt, trial, stamp = row
-            why = observer_problem(observer)
-            if why is None and ident not in self._ids:
-                why = f"stimulus {ident!r} is not in this study's stimuli"
-            if why is None and response not in self._classes:
-                why = f"response {response!r} is not one of the study's classes"
-            if why is None and ident in self._answers.get(observer, {}):
-                why = f"observer {observer!r} answered {ident!r} twice"
-            if why is None:
-                try:
-                    answer = Answer(observer, ident, response, float(rt), int(trial), stamp)
-                except ValueError:
-                    why = "rt_ms or trial is not a number"
+            answer, why = self._parse(row)
             if why is not None:
-                problems.append(f"{where}: {why}")
+                problems.append(f"{self.path}: line {n}: {why}")
                 continue
-            self._answers.setdefault(observer, {})[ident] = answer
+            self._answers.setdefault(answer.observer, {})[answer.stimulus_id] = answer
         if len(problems) > 10:
             problems = problems[:10] + [f"{self.path}: ... and {len(problems) - 10} more lines"]
         if problems:
             raise ReportgenError(problems)
+        if end < len(data):
+            self._finish_last_line(data[end:], end)
+
+    def _finish_last_line(self, tail: bytes, end: int) -> None:
+        """Keep a whole last line (add its newline); cut one a crash left unfinished (it was
+        never acknowledged to the browser, so its trial is shown again)."""
+        try:
+            row = next(csv.reader(io.StringIO(tail.decode("utf-8"))))
+            answer, why = self._parse(row)
+            # The time stamp comes last: cut short by a crash, it is not one `append` writes.
+            stamp = row[-1]
+            if datetime.fromisoformat(stamp).isoformat(timespec="milliseconds") != stamp:
+                answer, why = None, "unfinished"
+        except (UnicodeDecodeError, StopIteration, csv.Error, ValueError):
+            answer, why = None, "unfinished"
+        with open(self.path, "r+b") as f:
+            if why is None:
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n")
+                self._answers.setdefault(answer.observer, {})[answer.stimulus_id] = answer
+            else:
+                f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _parse(self, row: list[str]) -> tuple[Answer | None, str | None]:
+        """``(answer, None)`` for a valid line of this study, else ``(None, why)``."""
+        if len(row) != len(COLUMNS):
+            return None, f"expected {len(COLUMNS)} columns, got {len(row)}"
+        observer, ident, response, rt, trial, stamp = row
+        why = observer_problem(observer)
+        if why is None and ident not in self._ids:
+            why = f"stimulus {ident!r} is not in this study's stimuli"
+        if why is None and response not in self._classes:
+            why = f"response {response!r} is not one of the study's classes"
+        if why is None and ident in self._answers.get(observer, {}):
+            why = f"observer {observer!r} answered {ident!r} twice"
+        if why is not None:
+            return None, why
+        try:
+            return Answer(observer, ident, response, float(rt), int(trial), stamp), None
+        except ValueError:
+            return None, "rt_ms or trial is not a number"
 
 
 def _line(a: Answer) -> str:

@@ -70,6 +70,33 @@ def test_a_line_cut_short_by_a_crash_is_dropped_and_the_rest_resumes(tmp_path: P
     assert [line.split(",")[:3] for line in lines[1:]] == [["p1", "a1", "a"], ["p1", "a2", "b"]]
 
 
+def test_a_whole_last_line_without_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "panel.csv"
+    store = TrialStore(path, IDS, CLASSES)
+    store.append("p1", "a1", "a", 300.0, 1)
+    store.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1])  # e.g. saved by an editor that drops the final newline
+    resumed = TrialStore(path, IDS, CLASSES)
+    assert list(resumed.answers("p1")) == ["a1"]
+    resumed.append("p1", "a2", "b", 250.0, 2)
+    resumed.close()
+    assert path.read_bytes().startswith(whole)
+    # A time stamp cut short is an unfinished line: dropped, the trial is shown again.
+    path.write_bytes(whole + b"p1,a2,b,250.0,2,2026-12-07T20:45:1")
+    assert list(TrialStore(path, IDS, CLASSES).answers("p1")) == ["a1"]
+    assert path.read_bytes() == whole
+
+
+def test_a_file_with_a_bad_line_is_refused_before_anything_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "panel.csv"
+    text = (HEADER + "p1,zz,a,1.0,1,t\n" + "p1,a1,a,31").encode("utf-8")
+    path.write_bytes(text)
+    with pytest.raises(ReportgenError, match="not in this study's stimuli"):
+        TrialStore(path, IDS, CLASSES)
+    assert path.read_bytes() == text
+
+
 def test_a_file_reportgen_did_not_write_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "panel.csv"
     mine = "observer,stimulus_id,response\np1,a1,a\n"
