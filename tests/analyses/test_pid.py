@@ -754,14 +754,19 @@ def _two_decision_atoms_by_loops(s: np.ndarray, a: np.ndarray, b: np.ndarray, la
     lq = logsumexp(log_p + dens, axis=(1, 2))
     lq_a = logsumexp(log_b_given_a[a] + dens[np.arange(n), a], axis=1)
     lq_b = logsumexp(log_a_given_b[:, b].T + dens[np.arange(n), :, b], axis=1)
-    i_a, i_b, i_ab = lq_a - lq, lq_b - lq, dens[np.arange(n), a, b] - lq
-    c = i_a + i_b - i_ab
+    return _ccs_atoms_numpy(lq_a - lq, lq_b - lq, dens[np.arange(n), a, b] - lq)
+
+
+def _ccs_atoms_numpy(i_1: np.ndarray, i_2: np.ndarray, i_12: np.ndarray) -> np.ndarray:
+    """Ince's I_ccs atoms (red, unq1, unq2, syn) in bits from per-trial local informations
+    in nats, written out for the references."""
+    c = i_1 + i_2 - i_12
     same = (
-        (np.sign(c) == np.sign(i_a)) & (np.sign(c) == np.sign(i_b)) & (np.sign(c) == np.sign(i_ab))
+        (np.sign(c) == np.sign(i_1)) & (np.sign(c) == np.sign(i_2)) & (np.sign(c) == np.sign(i_12))
     )
     red = float((c * same).mean())
     return np.array(
-        [red, i_a.mean() - red, i_b.mean() - red, i_ab.mean() - i_a.mean() - i_b.mean() + red]
+        [red, i_1.mean() - red, i_2.mean() - red, i_12.mean() - i_1.mean() - i_2.mean() + red]
     ) / np.log(2)
 
 
@@ -809,14 +814,7 @@ def _with_decision_atoms_by_loops(s: np.ndarray, h: np.ndarray, d: np.ndarray, n
     at = np.arange(n), d
     i_d = ll["s"][at] - lq_s
     i_hd = ll["y"][at] - ll["h"][at] - lq_s
-    c = i_h + i_d - i_hd
-    same = (
-        (np.sign(c) == np.sign(i_h)) & (np.sign(c) == np.sign(i_d)) & (np.sign(c) == np.sign(i_hd))
-    )
-    red = float((c * same).mean())
-    return np.array(
-        [red, i_h.mean() - red, i_d.mean() - red, i_hd.mean() - i_h.mean() - i_d.mean() + red]
-    ) / np.log(2)
+    return _ccs_atoms_numpy(i_h, i_d, i_hd)
 
 
 def test_ccs_with_decision_matches_the_joint_density_and_batches_sources() -> None:
