@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
+
 import typer
 
 from reportgen import __version__
@@ -12,6 +15,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _collect_then_freeze() -> None:
+    """Free this command's garbage once, then spare the interpreter's shutdown its own passes.
+
+    At exit Python runs several full garbage collections over every object still alive (some
+    170,000 after a report: WeasyPrint's boxes, matplotlib, torch), 0.3 s of a 3 s `reportgen
+    render`. One collection here runs every pending finaliser (WeasyPrint removes its
+    temporary font folder in one); frozen objects are then left out of the later passes.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _print_version(value: bool) -> None:
@@ -39,3 +54,6 @@ def main(
     ),
 ) -> None:
     """reportgen: information-theoretic analysis of a classifier, reported in plain words."""
+    # Registered per command rather than at import, so importing the package changes nothing.
+    atexit.unregister(_collect_then_freeze)
+    atexit.register(_collect_then_freeze)
