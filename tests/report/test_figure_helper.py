@@ -64,4 +64,5 @@ def test_figures_from_the_helper_are_the_pictures_drawn_here(tmp_path: Path) -> 
     )
     here = draw_figures(plan, f, load_strings("ja"), tmp_path / "here")
     for name in plan:
-        assert (tmp_path / "helper" / f"{name}.png").read_bytes() == here[name].read_bytes(), name
+        helper_drew = tmp_path / "helper" / here[name].name
+        assert helper_drew.read_bytes() == here[name].read_bytes(), name
