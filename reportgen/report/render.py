@@ -13,6 +13,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from reportgen.findings.evidence import driver_evidence
 from reportgen.findings.headline import HistoryRow
 from reportgen.findings.queries import drivers_of, group_entries, group_total, share_interval
 from reportgen.report.figure_helper import figures_elsewhere, may_fork, split_plan
-from reportgen.report.figures import draw_figures, figure_plan, font_path
+from reportgen.report.figures import draw_figures, figure_path, figure_plan, font_path
 from reportgen.report.format import Formatter
 from reportgen.report.narrative import build_narrative
 from reportgen.report.recommendations import recommend
@@ -100,6 +101,33 @@ class OutputFolderFetcher:
 
     def __call__(self, url: str) -> Any:
         return self.fetch(url)
+
+
+class FiguresFetcher(OutputFolderFetcher):
+    """The output-folder fetcher for a render that starts while figures are still being
+    drawn: the first request for a file in `figures_dir` waits until `wait()` returns."""
+
+    def __init__(self, root: Path, figures_dir: Path, wait: Callable[[], object]) -> None:
+        super().__init__(root)
+        self.figures_dir = Path(figures_dir).resolve()
+        self._wait: Callable[[], object] | None = wait
+        #: What `wait()` raised: WeasyPrint reports it only as a failed fetch.
+        self.error: Exception | None = None
+
+    def fetch(self, url: str, headers: Any = None) -> Any:
+        parts = urlsplit(url)
+        if (
+            self._wait is not None
+            and parts.scheme == "file"
+            and Path(unquote(parts.path)).resolve().is_relative_to(self.figures_dir)
+        ):
+            wait, self._wait = self._wait, None
+            try:
+                wait()
+            except Exception as err:
+                self.error = err
+                raise
+        return super().fetch(url, headers)
 
 
 def _copy_assets(out_dir: Path, *, font: bool) -> Path:
@@ -199,7 +227,7 @@ def render_report(
     history: list[HistoryRow] | None,
     figures_dir: Path | None = None,
 ) -> ReportPaths:
-    """Write `figures/*.png`, `report.html` and `report.pdf` for `findings` into `out_dir`.
+    """Write `figures/*.jpg`, `report.html` and `report.pdf` for `findings` into `out_dir`.
 
     Parameters
     ----------
@@ -223,38 +251,46 @@ def render_report(
     fmt = Formatter.for_findings(strings, findings)
     history = list(history or [])
     plan = figure_plan(findings, history)
+    figures = {name: figure_path(name, figures_dir) for name in plan}
     here, helper = split_plan(plan, helper=may_fork())
     with figures_elsewhere(helper, findings, strings, figures_dir, history) as helper_figures:
         recs = recommend(findings, history)
         pictures = example_pictures(findings, out_dir)
         narrative = build_narrative(findings, strings, recs, history, pictures)
-        drawn = draw_figures(here, findings, strings, figures_dir, history)
+        draw_figures(here, findings, strings, figures_dir, history)
         from weasyprint import HTML  # while the helper draws
 
-        drawn.update(helper_figures())
-    figures = {name: drawn[name] for name in plan}
-    env = make_environment(fmt)
-    context = dict(
-        f=findings,
-        n=narrative,
-        t=strings,
-        fmt=fmt,
-        figures={k: p.relative_to(out_dir).as_posix() for k, p in figures.items()},
-        interval=fmt.interval,
-        **_table_context(findings),
-        history=[h for h in history if h.study == findings.study.name],
-    )
-    template = env.get_template("report.html")
-    html = template.render(**context, embed_font=None)
-    font = needs_japanese_font(lang, html)
-    if font:
-        html = template.render(**context, embed_font=FONT_NAME)
-    _copy_assets(out_dir, font=font)
+        env = make_environment(fmt)
+        context = dict(
+            f=findings,
+            n=narrative,
+            t=strings,
+            fmt=fmt,
+            figures={k: p.relative_to(out_dir).as_posix() for k, p in figures.items()},
+            interval=fmt.interval,
+            **_table_context(findings),
+            history=[h for h in history if h.study == findings.study.name],
+        )
+        template = env.get_template("report.html")
+        html = template.render(**context, embed_font=None)
+        font = needs_japanese_font(lang, html)
+        if font:
+            html = template.render(**context, embed_font=FONT_NAME)
+        _copy_assets(out_dir, font=font)
+        # WeasyPrint reads the stylesheet and styles every element before it asks for a
+        # picture: that much goes on while the helper draws, and the first picture waits.
+        fetcher = FiguresFetcher(out_dir, figures_dir, helper_figures)
+        document = HTML(string=html, base_url=out_dir.as_uri() + "/", url_fetcher=fetcher)
+        try:
+            laid_out = document.render()
+        except BaseException:  # WeasyPrint's fetch errors are BaseExceptions
+            if fetcher.error is not None:
+                raise fetcher.error from None  # the helper's own error, not a failed fetch
+            raise
+        helper_figures()  # joined already where a figure was fetched
     html_path, pdf_path = out_dir / "report.html", out_dir / "report.pdf"
     # The PDF goes into place first and the HTML after it, and neither if the PDF fails.
     with atomic_file(html_path) as html_tmp, atomic_file(pdf_path) as pdf_tmp:
         html_tmp.write_text(html, encoding="utf-8")
-        fetcher = OutputFolderFetcher(out_dir)
-        document = HTML(string=html, base_url=out_dir.as_uri() + "/", url_fetcher=fetcher)
-        document.write_pdf(target=str(pdf_tmp))
+        laid_out.write_pdf(target=str(pdf_tmp))
     return ReportPaths(html=html_path, pdf=pdf_path, figures=figures)

@@ -24,7 +24,7 @@ from reportgen.outputs.history import previous_runs
 from reportgen.report.format import Formatter
 from reportgen.report.narrative import build_narrative
 from reportgen.report.recommendations import recommend
-from reportgen.report.render import OutputFolderFetcher, render_report
+from reportgen.report.render import FiguresFetcher, OutputFolderFetcher, render_report
 from reportgen.report.strings import LOCALE_DIR, load_strings
 from reportgen.runner import publish
 from tests.report_fixtures import (
@@ -417,6 +417,49 @@ def test_url_fetcher_serves_only_files_inside_the_output_folder(tmp_path) -> Non
     for url in refused:
         with pytest.raises(ReportgenError, match="refused"):
             fetcher.fetch(url)
+
+
+def test_the_first_figure_waits_for_the_helper_and_the_stylesheet_does_not(tmp_path) -> None:
+    out = tmp_path / "out"
+    (out / "figures" / "stimuli").mkdir(parents=True)
+    (out / "assets").mkdir()
+    (out / "assets" / "report.css").write_text("p {}", encoding="utf-8")
+    for name in ("figures/a.jpg", "figures/stimuli/s.png"):
+        (out / name).write_bytes(b"picture")
+    waited: list[int] = []
+    fetcher = FiguresFetcher(out, out / "figures", lambda: waited.append(1))
+    fetcher.fetch((out / "assets" / "report.css").as_uri())
+    assert waited == []  # WeasyPrint styles the page before any figure is drawn
+    fetcher.fetch((out / "figures" / "stimuli" / "s.png").as_uri())
+    fetcher.fetch((out / "figures" / "a.jpg").as_uri())
+    assert waited == [1]  # once, at the first file of the figures folder
+    with pytest.raises(ReportgenError, match="refused"):
+        fetcher.fetch("http://example.com/a.jpg")
+
+
+def test_a_figure_that_fails_in_the_helper_stops_the_render_with_its_own_error(
+    tmp_path, monkeypatch
+) -> None:
+    import contextlib
+
+    import reportgen.report.render as render
+
+    class Boom(Exception):
+        pass
+
+    @contextlib.contextmanager
+    def failing_helper(names, *args):
+        def wait():
+            raise Boom(f"could not draw {names}")
+
+        yield wait
+
+    monkeypatch.setattr(render, "may_fork", lambda: True)
+    monkeypatch.setattr(render, "figures_elsewhere", failing_helper)
+    f = parts_findings()
+    with pytest.raises(Boom, match="drivers"):
+        render_report(f, tmp_path / "out", lang="en", history=None)
+    assert not (tmp_path / "out" / "report.pdf").exists()
 
 
 # ---- wording and rules (no rendering) --------------------------------------------------------
