@@ -1,10 +1,12 @@
-"""Most of the report's figures drawn in a forked copy of this process while it goes on.
+"""The report's figures drawn in a forked copy of this process while it goes on.
 
-Drawing the charts (matplotlib) and starting the PDF engine are single-threaded Python and
-most of what `reportgen render` costs. Where this process may safely fork (a POSIX system,
-two or more cores, no other thread running and torch not loaded, as in `reportgen render`),
-a copy of it draws part of the figures meanwhile; otherwise every figure is drawn here. The
-pictures are the same either way.
+Drawing the charts (matplotlib, 0.45 s to import) and starting the PDF engine (WeasyPrint,
+0.5 s to import, then styling the page) are single-threaded Python and most of what
+`reportgen render` costs. Where this process may safely fork (a POSIX system, two or more
+cores, no other thread running and torch not loaded, as in `reportgen render`), a copy of it
+draws the figures meanwhile, all of them when they are few (this process then never imports
+matplotlib), else the costliest, while this process draws the rest; otherwise every figure
+is drawn here. The pictures are the same either way.
 """
 
 from __future__ import annotations
@@ -22,21 +24,6 @@ from typing import Any
 
 from reportgen.findings import Findings
 from reportgen.findings.headline import HistoryRow
-from reportgen.report.figures import draw_figures
-
-#: Relative drawing time of each figure (the parts demo: one unit is about 0.1 s on 2 cores).
-_COST = {
-    "drivers": 3.0,
-    "morphs": 2.0,
-    "people": 2.0,
-    "layers": 1.5,
-    "drivers_summary": 1.0,
-    "trend": 1.0,
-}
-#: What the caller does meanwhile besides drawing, in the same units: importing WeasyPrint
-#: (0.5 s), the text (0.1 s) and WeasyPrint's styling of the page before the first picture
-#: (0.15 s). At 8 the caller waited 0 s for the helper on both demos.
-_CALLER_WORK = 8.0
 
 
 def _cores() -> int:
@@ -57,22 +44,66 @@ def may_fork() -> bool:
     )
 
 
+#: Relative drawing time of each figure in one unit of about 0.1 s (the parts demo, 2 cores).
+_COST = {
+    "drivers": 3.0,
+    "morphs": 2.5,
+    "people": 2.0,
+    "layers": 1.7,
+    "drivers_summary": 0.7,
+    "trend": 1.0,
+}
+#: Importing matplotlib and loading the fonts, paid once by each process that draws.
+_MATPLOTLIB = 6.5
+#: What the caller does meanwhile besides drawing: importing WeasyPrint, the text, and
+#: WeasyPrint's styling of the page before it asks for the first picture.
+_CALLER_WORK = 9.5
+
+
 def split_plan(plan: list[str], helper: bool) -> tuple[list[str], list[str]]:
     """``(here, helper)``: each figure, the costliest first, goes to the side that would
-    finish first; everything here when there is no helper or only one figure."""
-    if not helper or len(plan) < 2:
+    finish it first, counting matplotlib's import for a side that draws anything; all here
+    without a helper. Both lists keep the report's order."""
+    if not helper:
         return list(plan), []
     here: list[str] = []
     there: list[str] = []
-    load_here, load_there = _CALLER_WORK, 0.0
+    done_here, done_there = _CALLER_WORK, _MATPLOTLIB
     for name in sorted(plan, key=lambda n: -_COST.get(n, 1.0)):
-        if load_there <= load_here:
+        cost = _COST.get(name, 1.0)
+        if done_there + cost <= done_here + cost + (0.0 if here else _MATPLOTLIB):
             there.append(name)
-            load_there += _COST.get(name, 1.0)
+            done_there += cost
         else:
+            done_here += cost + (0.0 if here else _MATPLOTLIB)
             here.append(name)
-            load_here += _COST.get(name, 1.0)
     return [n for n in plan if n in here], [n for n in plan if n in there]
+
+
+def draw_here(
+    names: list[str],
+    f: Findings,
+    strings: Mapping[str, Any],
+    figures_dir: Path,
+    history: list[HistoryRow] | None,
+) -> dict[str, Path]:
+    """`figures.draw_figures`, importing matplotlib only when there is something to draw."""
+    if not names:
+        return {}
+    return _draw(names, f, strings, figures_dir, history)
+
+
+def _draw(
+    names: list[str],
+    f: Findings,
+    strings: Mapping[str, Any],
+    figures_dir: Path,
+    history: list[HistoryRow] | None,
+) -> dict[str, Path]:
+    # Imported here, in whichever process draws: the other one never loads matplotlib.
+    from reportgen.report.figures import draw_figures
+
+    return draw_figures(names, f, strings, figures_dir, history)
 
 
 @contextmanager
@@ -84,14 +115,14 @@ def figures_elsewhere(
     history: list[HistoryRow] | None,
 ) -> Iterator[Callable[[], dict[str, Path]]]:
     """Start drawing `names` in a forked helper; yields a function that waits for them and
-    returns name → picture path (the same each call: the figures are drawn once). An error
-    while drawing is raised from that function; a helper that cannot start or dies leaves its
-    figures to be drawn here."""
+    returns name → picture path (the same on every call). An error while drawing is raised
+    from that function; a helper that cannot start or dies leaves its figures to be drawn
+    here, when the function is called."""
     drawn: dict[str, Path] = {}
 
     def here() -> dict[str, Path]:
         if not drawn:
-            drawn.update(draw_figures(names, f, strings, figures_dir, history))
+            drawn.update(draw_here(names, f, strings, figures_dir, history))
         return dict(drawn)
 
     pool = None
@@ -100,7 +131,7 @@ def figures_elsewhere(
             pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("fork")
             )
-            future = pool.submit(draw_figures, names, f, strings, figures_dir, history)
+            future = pool.submit(_draw, names, f, strings, figures_dir, history)
         except (OSError, BrokenProcessPool):
             pool = None
     if pool is None:

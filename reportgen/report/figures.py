@@ -2,12 +2,12 @@
 
 One palette for the whole report, chosen so that its colours differ in lightness as well as
 hue; every series also differs by marker or hatch, so a greyscale print stays readable.
-Figures are PNG at print resolution, drawn with the Agg backend (no display needed).
+Figures are JPEG at print resolution (`figure_plan.figure_path`), drawn with the Agg backend
+(no display needed).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +22,8 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 
-from reportgen.errors import ReportgenError  # noqa: E402
-from reportgen.findings import Findings
-from reportgen.findings.headline import HistoryRow, row_from_findings
+from reportgen.findings import Findings  # noqa: E402
+from reportgen.findings.headline import HistoryRow
 from reportgen.findings.queries import (
     drivers_of,
     factor_entries,
@@ -38,15 +37,11 @@ from reportgen.findings.queries import (
     pooled_humans_bias,
     share_interval,
 )
+from reportgen.report.figure_plan import figure_path, font_path, trend_rows
 from reportgen.report.format import Formatter
 
 DPI = 300  # print resolution
-#: The charts are stored as JPEG at quality 95 without chroma subsampling: at 300 dpi that is
-#: 48-54 dB PSNR against the lossless picture (no pixel off by more than 10/255 in 999 of
-#: 1000), and WeasyPrint embeds a JPEG as it is, where it decodes and recompresses every
-#: PNG (0.25 s of a 10-page report's 0.4 s of PDF writing).
-FIGURE_SUFFIX = ".jpg"
-_JPEG = {"quality": 95, "subsampling": 0}
+_JPEG = {"quality": 95, "subsampling": 0}  # the reason: figure_plan.FIGURE_SUFFIX
 #: Dark blue, orange, sky blue, bluish green, reddish purple, vermilion, yellow: luminances
 #: spread from dark to light so neighbouring series stay apart in grey.
 PALETTE = ("#1f3b73", "#e69f00", "#7cc0e8", "#009e73", "#a2457e", "#d55e00", "#f0e442")
@@ -60,22 +55,6 @@ TEXT_WIDTH_IN = 6.7  # A4 text block
 #: Points from the bottom of a panel to a legend placed under it: tick labels and the axis
 #: label (7 pt and 8 pt text with their pads) take about 26 pt.
 LEGEND_GAP_PT = 30
-TREND_PERIODS = 8  # periods in the trend chart (its caption in the locale files says 8)
-
-
-def font_path() -> Path:
-    """IPAexGothic from the `matplotlib-fontja` package (found without importing it, because
-    importing it changes matplotlib's global font settings)."""
-    spec = importlib.util.find_spec("matplotlib_fontja")
-    if spec is None or not spec.submodule_search_locations:
-        raise ReportgenError(
-            "the Japanese font package is missing: install it with "
-            "`.venv/bin/pip install matplotlib-fontja`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
-    if not path.is_file():
-        raise ReportgenError(f"{path}: font file not found in matplotlib-fontja")
-    return path
 
 
 _FONT_ADDED: set[Path] = set()
@@ -575,17 +554,6 @@ def morph_figure(f: Findings, fmt: Formatter, path: Path, people: str) -> Path:
     return _save(fig, path)
 
 
-def trend_rows(f: Findings, history: list[HistoryRow]) -> list[HistoryRow]:
-    """The runs the trend chart shows, earliest period first: the latest report of each period
-    of this study (reruns within a quarter would repeat its label), this run included, and
-    only the last `TREND_PERIODS` periods, so that the axis stays legible. Periods sort as
-    text ("2026-Q3" < "2026-Q4" < "2027-Q1"), so a report filed late still lands in place."""
-    latest: dict[str, HistoryRow] = {}
-    for r in [*(h for h in history if h.study == f.study.name), row_from_findings(f)]:
-        latest[r.period] = r  # runs come oldest first: the last one of a period wins
-    return [latest[p] for p in sorted(latest)][-TREND_PERIODS:]
-
-
 def trend_figure(
     f: Findings, fmt: Formatter, path: Path, history: list[HistoryRow], people: str
 ) -> Path:
@@ -677,29 +645,6 @@ def trend_figure(
                 tick.set_horizontalalignment("right")
     fig.tight_layout()
     return _save(fig, path)
-
-
-def figure_plan(f: Findings, history: list[HistoryRow] | None = None) -> list[str]:
-    """The names of the figures the Findings support, in the report's order."""
-    plan = []
-    if any(group_entries(drivers_of(f, m)) for m in models_of(f)):
-        if len(models_of(f)) == 1:  # several models' symbols are unreadable that small
-            plan.append("drivers_summary")
-        plan.append("drivers")
-    if f.layers and not f.study.decision_only:
-        plan.append("layers")
-    if f.shape_bias or f.error_consistency:
-        plan.append("people")
-    if f.morph_curves:
-        plan.append("morphs")
-    if history and len(trend_rows(f, history)) > 1:  # a trend needs two periods
-        plan.append("trend")
-    return plan
-
-
-def figure_path(name: str, figures_dir: Path) -> Path:
-    """Where `draw_figures` puts figure `name`: known before it is drawn."""
-    return figures_dir / f"{name}{FIGURE_SUFFIX}"
 
 
 def draw_figures(

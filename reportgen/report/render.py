@@ -27,8 +27,8 @@ from reportgen.findings import Findings
 from reportgen.findings.evidence import driver_evidence
 from reportgen.findings.headline import HistoryRow
 from reportgen.findings.queries import drivers_of, group_entries, group_total, share_interval
-from reportgen.report.figure_helper import figures_elsewhere, may_fork, split_plan
-from reportgen.report.figures import draw_figures, figure_path, figure_plan, font_path
+from reportgen.report.figure_helper import draw_here, figures_elsewhere, may_fork, split_plan
+from reportgen.report.figure_plan import figure_path, figure_plan, font_path
 from reportgen.report.format import Formatter
 from reportgen.report.narrative import build_narrative
 from reportgen.report.recommendations import recommend
@@ -257,7 +257,7 @@ def render_report(
         recs = recommend(findings, history)
         pictures = example_pictures(findings, out_dir)
         narrative = build_narrative(findings, strings, recs, history, pictures)
-        draw_figures(here, findings, strings, figures_dir, history)
+        draw_here(here, findings, strings, figures_dir, history)
         from weasyprint import HTML  # while the helper draws
 
         env = make_environment(fmt)

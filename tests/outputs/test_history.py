@@ -110,7 +110,7 @@ def test_history_command_lists_runs_as_a_table(tmp_path) -> None:
 
 
 def test_trend_shows_the_latest_report_of_each_of_the_last_periods() -> None:
-    from reportgen.report.figures import TREND_PERIODS, trend_rows
+    from reportgen.report.figure_plan import TREND_PERIODS, trend_rows
 
     def run(period: str, share: float):
         return row_from_findings(parts_findings(period=period, texture_share=share))
