@@ -448,6 +448,30 @@ def test_progress_off_a_terminal_is_a_line_per_stage_and_every_30_seconds(
     with terminal.progress_bars(terminal.Verbosity.quiet) as progress:
         progress("Anything", 3)(3)
     assert len(said) == 7
+    # A stage that an error ends has not finished: it does not say "done".
+    with pytest.raises(ValueError), terminal.progress_bars(terminal.Verbosity.verbose) as progress:
+        progress("Drivers", 4)(1)
+        now[0] += 2.0
+        raise ValueError("bad data")
+    assert said[-1] == "[   2.0 s] Drivers: stopped after 2.0 s"
+
+
+def test_too_few_analysed_decisions_say_which_stimuli_and_what_to_add(tmp_path: Path) -> None:
+    # 60 decisions pass the check when the study is read; the 27 of the analysed condition
+    # (9 per class) cannot be analysed, which only the run finds out.
+    config = tiny_study(tmp_path / "study", extra='conditions = ["few"]')
+    table = pd.read_csv(tmp_path / "study" / "stimuli.csv")
+    table.loc[:26, "condition"] = "few"
+    table.to_csv(tmp_path / "study" / "stimuli.csv", index=False)
+    code, output = run(config, "--out", tmp_path / "out", "--no-history", "-v")
+    said = " ".join(output.split())
+    assert code == 2, output
+    assert "the decisions of 'net' cannot be analysed: too few decisions per class" in said
+    assert "use the 27 stimuli of analysis.conditions (few)" in said
+    assert "add stimuli there" in said
+    assert "Information about the decisions: stopped after" in said
+    assert "Information about the decisions: done" not in said
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

@@ -155,8 +155,10 @@ def progress_bars(verbosity: Verbosity = Verbosity.normal) -> Iterator[ProgressF
         lines = _ProgressLines()
         try:
             yield lines.open_task
-        finally:
-            lines.close()
+        except BaseException:
+            lines.close(finished=False)  # an error or Ctrl-C: the stage did not finish
+            raise
+        lines.close()
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -214,7 +216,9 @@ class _ProgressLines:
 
         return advance
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         if self.stage is not None:
             stage, self.stage = self.stage, None
-            self._say(f"{stage.description}: done in {time.perf_counter() - stage.started:.1f} s")
+            took = time.perf_counter() - stage.started
+            ending = "done in" if finished else "stopped after"
+            self._say(f"{stage.description}: {ending} {took:.1f} s")

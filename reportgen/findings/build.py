@@ -232,6 +232,33 @@ def _decision_sets(data: StudyData, subset: Tensor) -> list[tuple[str, Tensor, i
     return sets
 
 
+def _what_to_do_about_few_decisions(
+    data: StudyData, dec: Tensor, subset: Tensor, min_class: int, widest: int
+) -> str:
+    """The remedy for decisions `analyses.drivers` cannot analyse, in the user's terms."""
+    given = dec[dec >= 0]
+    if int(torch.unique(given).numel()) < 2:
+        return (
+            "A model that gives one answer to everything was given inputs it does not expect: "
+            "check [model.preprocess] (the resizing and normalisation it was trained with), "
+            "that stimuli.classes follows its output order, and its weights."
+        )
+    codes = torch.unique(data.condition_codes[subset]).tolist()
+    where = (
+        f"the {len(subset)} stimuli of analysis.conditions "
+        f"({', '.join(data.conditions[c] for c in codes)})"
+        if len(subset) < len(data.stimuli)
+        else f"all {len(subset)} stimuli"
+    )
+    return (
+        f"The information analyses use {where}, and need about {min_class} decisions in each "
+        f"of at least two classes ({min_class} as the widest factor group has {widest} "
+        f"columns): add stimuli there (for a study written by `reportgen stimuli "
+        f"from-images`, a larger --per-image or more pictures), or name more conditions in "
+        f"analysis.conditions."
+    )
+
+
 def _drivers(
     data: StudyData,
     subset: Tensor,
@@ -250,6 +277,11 @@ def _drivers(
     out: list[Driver] = []
     infos: dict[str, drivers.DecisionInformation] = {}
     for observer, dec, copies in sets:
+        if (why := drivers.decisions_too_few(dec, len(data.classes), min_class)) is not None:
+            raise ReportgenError(
+                f"the decisions of {observer!r} cannot be analysed: {why}. "
+                + _what_to_do_about_few_decisions(data, dec, subset, min_class, widest)
+            )
         cont = {
             v.name: v.values[subset].repeat(copies, 1)
             for v in data.variables
