@@ -5,6 +5,7 @@ complete (so a failure writes nothing)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import string
 import tomllib
@@ -19,6 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from analyses.drivers import min_class_trials
 from reportgen.errors import ReportgenError
 from reportgen.outputs.staging import check_out_dir, staged_output
 from reportgen.variants.design import CONDITIONS, FACTORS, NUISANCE, plan_variants
@@ -384,6 +386,22 @@ def write_from_images(
         classes=classes,
         counts=counts,
         mask_kind=sources.mask_kind,
-        warnings=sources.warnings,
+        warnings=sources.warnings + _too_few_conflicts(counts, len(classes), per_image),
         model_from=config_from,
+    )
+
+
+def _too_few_conflicts(counts: dict[str, int], n_classes: int, per_image: int) -> tuple[str, ...]:
+    """A warning when the cue-conflict images, which the starter config's information
+    analyses use, are too few for a model whose answers spread evenly over the classes."""
+    need = min_class_trials(len(NUISANCE))  # the nuisance group is the widest factor group
+    have, enough = counts.get("cue-conflict", 0), need * n_classes
+    if have == 0 or have >= enough:
+        return ()
+    more = math.ceil(per_image * enough / have)
+    return (
+        f"the information analyses use the {have} cue-conflict images (analysis.conditions "
+        f"in study.toml) and need about {need} of the model's decisions in each of at least "
+        f"two classes: {enough} for {n_classes} classes if its answers spread evenly. "
+        f"--per-image {more} (or more pictures) makes enough",
     )

@@ -216,3 +216,18 @@ def test_a_nearly_empty_mask_is_warned_about(tmp_path: Path):
     assert "disc/disc_00.png: the given mask covers 4% of the picture" in result.output.replace(
         "\n", ""
     )
+
+
+def test_too_few_cue_conflict_images_are_flagged_with_a_per_image_that_suffices() -> None:
+    from analyses.drivers import min_class_trials
+    from reportgen.variants.design import NUISANCE
+    from reportgen.variants.folder import _too_few_conflicts
+
+    need = min_class_trials(len(NUISANCE))
+    # 24 pictures x 2 variants: 48 cue-conflict images, fewer than 3 classes x `need`
+    (line,) = _too_few_conflicts({"cue-conflict": 48, "standard": 24}, 3, per_image=2)
+    assert f"the {48} cue-conflict images" in line and f"about {need}" in line
+    suggested = int(line.split("--per-image ")[1].split()[0])
+    assert 24 * suggested >= 3 * need > 24 * (suggested - 1)  # enough, and no more than that
+    assert _too_few_conflicts({"cue-conflict": 24 * suggested}, 3, per_image=suggested) == ()
+    assert _too_few_conflicts({"standard": 24}, 3, per_image=2) == ()  # nothing to analyse
