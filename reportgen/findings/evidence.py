@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from reportgen.findings import Accuracy, Driver, Findings, ShapeBias
 from reportgen.findings.queries import (
     drivers_of,
+    factor_entries,
     group_entries,
     is_finite,
     is_nuisance,
@@ -148,23 +149,37 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def nuisance_entries(f: Findings, model: str) -> list[Driver]:
+    """Per nuisance group, the entry whose share counts for one model: the group's own when it
+    is significant, else its strongest significant factor, else none. A group of many
+    columns (pose, light and camera) meets a wider null than each of its factors, so one
+    factor (brightness) can be significant while the group as a whole is not."""
+    ds = drivers_of(f, model)
+    out = []
+    for g in group_entries(ds):
+        if not is_nuisance(f, g.group):
+            continue
+        if g.significant:
+            out.append(g)
+        elif members := [d for d in factor_entries(ds, g.group) if d.significant]:
+            out.append(max(members, key=lambda d: d.share))
+    return out
+
+
 def nuisance_share(f: Findings, model: str) -> float:
-    """Summed share of significant nuisance groups for one model."""
-    return sum(
-        d.share
-        for d in group_entries(drivers_of(f, model))
-        if is_nuisance(f, d.group) and d.significant
-    )
+    """Summed share of the nuisance entries (`nuisance_entries`) for one model."""
+    return sum(d.share for d in nuisance_entries(f, model))
 
 
 def off_target_share(f: Findings, model: str) -> float:
-    """Summed share of significant groups the judgement should not rest on (incidental or
-    nuisance) for one model."""
-    return sum(
+    """Summed share of what the judgement should not rest on, for one model: the significant
+    incidental groups and the nuisance entries (`nuisance_entries`)."""
+    incidental = sum(
         d.share
         for d in group_entries(drivers_of(f, model))
-        if is_off_target(f, d.group) and d.significant
+        if is_off_target(f, d.group) and not is_nuisance(f, d.group) and d.significant
     )
+    return incidental + nuisance_share(f, model)
 
 
 def drivers_light(f: Findings, models: list[str] | None = None) -> str:

@@ -21,6 +21,7 @@ from reportgen.findings.evidence import (
     driver_evidence,
     drivers_light,
     intervals_overlap,
+    nuisance_entries,
     people_light,
     shape_bias_evidence,
 )
@@ -33,7 +34,7 @@ from reportgen.findings.queries import (
     role_of,
     shape_bias_of,
 )
-from reportgen.report.format import Formatter, Group, Model, Names, Num, Pct, Range
+from reportgen.report.format import Factor, Formatter, Group, Model, Names, Num, Pct, Range
 from reportgen.report.strings import lookup
 
 
@@ -117,6 +118,8 @@ def key_point_drivers(f: Findings, fmt: Formatter) -> KeyPoint:
             sentence = fmt.t(key, group=Group(top.group), share=Pct(top.share))
             key = "summary.kp1_with_others" if groups[1:] else "summary.kp1_alone"
             sentence = _with_role(f, fmt, fmt.t(key, first=sentence, others=others), top.group)
+            if role_of(f, top.group) == "diagnostic" and drivers_light(f) != "green":
+                sentence = _with_off_target(f, fmt, sentence, models[0])
         evidence = _evidence_line(
             ev.level,
             fmt,
@@ -148,6 +151,22 @@ def _with_role(f: Findings, fmt: Formatter, sentence: str, group: str) -> str:
     if role == "diagnostic":
         return sentence
     note = fmt.t(f"summary.kp1_role_{role}", group=Group(group))
+    return fmt.t("format.sentence_join").join([sentence, note])
+
+
+def _with_off_target(f: Findings, fmt: Formatter, sentence: str, model: str) -> str:
+    """`sentence` about a diagnostic lead group, followed by the largest part of the decision
+    information that should not count (a significant incidental group, or a nuisance entry):
+    why key point 1 is not green although the lead is right."""
+    ds = drivers_of(f, model)
+    off = [
+        g for g in group_entries(ds) if role_of(f, g.group) == "incidental" and g.significant
+    ] + nuisance_entries(f, model)
+    if not off:
+        return sentence
+    d = max(off, key=lambda d: d.share)
+    what = Group(d.group) if d.name == d.group else Factor(d.name)
+    note = fmt.t("summary.kp1_off_target", what=what, share=Pct(d.share))
     return fmt.t("format.sentence_join").join([sentence, note])
 
 

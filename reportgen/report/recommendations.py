@@ -49,6 +49,8 @@ from reportgen.findings.evidence import (
     driver_evidence,
     intervals_overlap,
     kappa_ratios,
+    nuisance_entries,
+    nuisance_share,
     off_target_share,
     rate_evidence,
     shape_bias_evidence,
@@ -161,6 +163,8 @@ def rule_top_driver_changed(f: Findings, history: list[HistoryRow]) -> list[Reco
 
 
 def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recommendation]:
+    """Nuisance groups carry decision information (`nuisance_entries`: a significant group, or
+    a significant factor of one); the light is key point 1's NUISANCE_SHARE light."""
     hits: dict[str, tuple[float, float]] = {}  # factor -> (largest share, its p-value)
     group_of: dict[str, str] = {}
     models: list[str] = []
@@ -181,31 +185,26 @@ def rule_nuisance_reliance(f: Findings, history: list[HistoryRow]) -> list[Recom
     if not hits:
         return []
     names = sorted(hits, key=lambda n: -hits[n][0])
-    # The group's own share is the headline (its factors overlap); without a significant group
-    # entry, the strongest factor's share stands in for it.
-    group, group_share = max(
-        (
-            (d.group, d.share)
-            for m in models
-            for d in group_entries(drivers_of(f, m))
-            if is_nuisance(f, d.group) and d.significant
-        ),
-        key=lambda x: x[1],
-        default=(group_of[names[0]], hits[names[0]][0]),
-    )
+    # The headline is the entry the lights count: the group's own share (its factors
+    # overlap), or its strongest factor's where the group as a whole is not significant.
+    top = max((d for m in models for d in nuisance_entries(f, m)), key=lambda d: d.share)
+    share = max(nuisance_share(f, m) for m in models)
     # A group standing for itself (no significant single factor) is named in plain words.
     shown = tuple(Group(n) if n == group_of[n] else Factor(n) for n in names[:3])
     return [
         Recommendation(
             "nuisance_reliance",
-            LIGHT_SEVERITY[NUISANCE_SHARE.light(group_share)],
+            LIGHT_SEVERITY[NUISANCE_SHARE.light(share)],
             "medium",
             {
                 "factors": Names(shown),
-                "group": Group(group),
-                "share": Pct(group_share),
+                "group": Group(top.group),
+                "factor": Factor(top.name),
+                "share": Pct(top.share),
                 "p": PStat(max(hits[n][1] for n in names[:3])),
                 "models": _models_param(models),
+                # "pose, light and camera account for 43 %" or "brightness alone carries 25 %"
+                "variant": "factor" if top.name != top.group else "",
             },
         )
     ]

@@ -17,7 +17,14 @@ import pytest
 
 from reportgen.errors import ReportgenError
 from reportgen.findings import Caveat, Driver, Findings
-from reportgen.findings.evidence import driver_evidence, drivers_light, more_for_width, people_light
+from reportgen.findings.evidence import (
+    driver_evidence,
+    drivers_light,
+    more_for_width,
+    nuisance_share,
+    people_light,
+    verdict,
+)
 from reportgen.findings.headline import row_from_findings
 from reportgen.findings.queries import share_interval
 from reportgen.outputs.history import previous_runs
@@ -489,6 +496,35 @@ def test_wording_follows_the_evidence_for_the_lead_driver() -> None:
         few == "There are too few images to tell what drives the model's decisions; "
         "about 120 more would settle it."
     )
+
+
+def test_a_significant_nuisance_factor_in_an_unclear_group_sets_every_light_alike() -> None:
+    # The group "nuisance" as a whole is not significant (its several columns meet a wider
+    # null), but one of its factors is, with 27 % of the information: key point 1, the
+    # recommendation and the verdict must read the same share, and the words must give it
+    # to the factor, not to the group.
+    base = parts_findings(texture_share=0.2)  # texture small: nothing else turns lights red
+    drivers = []
+    for d in base.drivers:
+        if d.observer is None and d.name == "nuisance":
+            d = dataclasses.replace(d, significant=False, p_value=0.3, share=0.45)
+        elif d.observer is None and d.name == "light_angle":
+            d = dataclasses.replace(d, significant=True, p_value=0.001, share=0.27)
+        drivers.append(d)
+    f = dataclasses.replace(base, drivers=drivers)
+    model = f.study.models[0]
+    assert nuisance_share(f, model) == pytest.approx(0.27)
+    assert drivers_light(f) == "red"  # 27 % reaches NUISANCE_SHARE's red, 25 %
+    (rec,) = [r for r in recommend(f) if r.rule == "nuisance_reliance"]
+    assert rec.severity == "high"
+    n = build_narrative(f, load_strings("en"), recommend(f), None)
+    kp3 = n.key_points[2]
+    assert kp3.light == n.key_points[0].light == "red"
+    # key point 1 says why it is red although the lead group is the right one
+    assert "But light_angle, which should not matter" in n.key_points[0].sentence
+    assert "light_angle alone carries 27%" in kp3.evidence
+    assert "account for" not in kp3.evidence  # the 27 % is not the group's
+    assert 1 in verdict(f, model).red  # what turns a fit model's "go" into "hold"
 
 
 def test_more_for_width_scales_with_the_inverse_square_root_of_n() -> None:
