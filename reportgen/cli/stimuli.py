@@ -66,7 +66,7 @@ def from_images(
     device: Annotated[
         Device, typer.Option("--device", help="Where to make the pictures.")
     ] = Device.auto,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Print errors only.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
     """Turn labelled pictures into a controlled study: cue-conflict images, texture, shape and
     nuisance variations and morphs, with every factor value in stimuli.csv and a starter

@@ -243,6 +243,14 @@ def _starter_study(
     classes_from: Path | None,
 ) -> str:
     template = (Path(__file__).parent / "study.toml.in").read_text(encoding="utf-8")
+    # The default title in Japanese too; a title copied with --config-from is the user's own.
+    ja_title = (
+        ""
+        if "title" in report
+        else "\n[labels.ja.report]\ntitle = "
+        + _toml_value(f"{src.name}：モデルの判断を左右するもの")
+        + "\n"
+    )
     report = {
         "title": f"{src.name}: what drives the model's judgments",
         "period": date.today().strftime("%Y-%m"),
@@ -280,6 +288,7 @@ def _starter_study(
         model=model_text,
         classes_note=note,
         classes=_toml_value(list(classes)),
+        ja_report=ja_title,
         nuisance=", ".join(json.dumps(f) for f in NUISANCE),
     )
 

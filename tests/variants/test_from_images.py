@@ -68,6 +68,8 @@ def test_writes_a_study_that_loads_with_every_condition_and_cue(pictures: Path, 
     config = tomllib.loads(text)
     assert config["stimuli"]["classes"] == sorted(CLASSES)
     assert config["analysis"]["conditions"] == ["cue-conflict"]
+    # the default title has its Japanese, so a Japanese report's title is in Japanese
+    assert config["labels"]["ja"]["report"]["title"].endswith("：モデルの判断を左右するもの")
     stimset = load_stimuli_from_config(_with_model(out, text))
     assert stimset.kinds["shape_class"] == "categorical"
     assert set(stimset.groups) == {"shape", "texture", "nuisance"}
@@ -136,6 +138,8 @@ def test_config_from_copies_the_model_with_its_paths_moved(pictures: Path, tmp_p
     assert config.model.weights == (mine / "net.pt2").resolve()
     assert config.model.preprocess.mean == (0.0, 0.0, 0.0)
     assert config.report.title == "Line 3"
+    # the user's own title gets no made-up translation
+    assert "report" not in tomllib.loads((out / "study.toml").read_text())["labels"]["ja"]
     assert config.stimuli.classes == ("triangle", "square", "other", "disc", "cross")
 
 
