@@ -87,20 +87,10 @@ def draw_here(
     figures_dir: Path,
     history: list[HistoryRow] | None,
 ) -> dict[str, Path]:
-    """`figures.draw_figures`, importing matplotlib only when there is something to draw."""
+    """`figures.draw_figures` in this process (the helper runs it too), importing matplotlib
+    only when there is something to draw: a caller that draws nothing never loads it."""
     if not names:
         return {}
-    return _draw(names, f, strings, figures_dir, history)
-
-
-def _draw(
-    names: list[str],
-    f: Findings,
-    strings: Mapping[str, Any],
-    figures_dir: Path,
-    history: list[HistoryRow] | None,
-) -> dict[str, Path]:
-    # Imported here, in whichever process draws: the other one never loads matplotlib.
     from reportgen.report.figures import draw_figures
 
     return draw_figures(names, f, strings, figures_dir, history)
@@ -131,7 +121,7 @@ def figures_elsewhere(
             pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("fork")
             )
-            future = pool.submit(_draw, names, f, strings, figures_dir, history)
+            future = pool.submit(draw_here, names, f, strings, figures_dir, history)
         except (OSError, BrokenProcessPool):
             pool = None
     if pool is None:
