@@ -463,6 +463,11 @@ def test_too_few_analysed_decisions_say_which_stimuli_and_what_to_add(tmp_path: 
     table = pd.read_csv(tmp_path / "study" / "stimuli.csv")
     table.loc[:26, "condition"] = "few"
     table.to_csv(tmp_path / "study" / "stimuli.csv", index=False)
+    checked = CliRunner().invoke(app, ["validate", str(config)])
+    said = " ".join(checked.output.split())
+    assert checked.exit_code == 0, checked.output  # a warning: the model may answer unevenly
+    assert "warning: the information analyses use 27 stimuli (analysis.conditions: few)" in said
+    assert "(60 for 3 classes if the answers spread evenly)" in said
     code, output = run(config, "--out", tmp_path / "out", "--no-history", "-v")
     said = " ".join(output.split())
     assert code == 2, output

@@ -177,6 +177,8 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
                 "if it does so on every stimulus, its decisions carry no information and the "
                 "run stops (an untrained model or the wrong preprocessing often does this)"
             )
+    if (few := _few_to_analyse(inputs)) is not None:
+        warn(few)
     for c in inputs.warnings:
         warn(caveat_sentence(c.code, c.detail, english))
     from reportgen.inputs.stimuli import image_notices
@@ -200,3 +202,24 @@ def print_study_summary(inputs: StudyInputs, out: Console, check: ModelCheck | N
         )
     else:
         out.print("[green]valid:[/green] every input was checked; `reportgen run` can start.")
+
+
+def _few_to_analyse(inputs: StudyInputs) -> str | None:
+    """A warning when the stimuli the information analyses use (analysis.conditions) are
+    fewer than the decisions they need per class times the classes: a model whose answers
+    spread evenly cannot reach that, and the run stops when fewer than two classes do."""
+    from analyses.drivers import min_class_trials
+    from reportgen.inputs.stimuli import widest_group
+
+    st, conditions = inputs.stimuli, inputs.config.analysis.conditions
+    analysed = st.table if conditions is None else st.table[st.table["condition"].isin(conditions)]
+    need, k = min_class_trials(widest_group(st)), len(st.classes)
+    if len(analysed) == 0 or len(analysed) >= need * k:
+        return None
+    where = "all stimuli" if conditions is None else f"analysis.conditions: {', '.join(conditions)}"
+    return (
+        f"the information analyses use {len(analysed)} stimuli ({where}) and need about {need} "
+        f"of a model's decisions in each of at least two classes ({need * k} for {k} "
+        "classes if the answers spread evenly); the run stops if fewer than two classes reach "
+        f"{need}: add stimuli there, or name more conditions in analysis.conditions"
+    )
