@@ -171,15 +171,20 @@ def nuisance_share(f: Findings, model: str) -> float:
     return sum(d.share for d in nuisance_entries(f, model))
 
 
-def off_target_share(f: Findings, model: str) -> float:
-    """Summed share of what the judgement should not rest on, for one model: the significant
-    incidental groups and the nuisance entries (`nuisance_entries`)."""
-    incidental = sum(
-        d.share
+def off_target_entries(f: Findings, model: str) -> list[Driver]:
+    """What the judgement should not rest on, for one model: the significant incidental
+    groups and the nuisance entries (`nuisance_entries`)."""
+    incidental = [
+        d
         for d in group_entries(drivers_of(f, model))
         if is_off_target(f, d.group) and not is_nuisance(f, d.group) and d.significant
-    )
-    return incidental + nuisance_share(f, model)
+    ]
+    return incidental + nuisance_entries(f, model)
+
+
+def off_target_share(f: Findings, model: str) -> float:
+    """Summed share of `off_target_entries` for one model."""
+    return sum(d.share for d in off_target_entries(f, model))
 
 
 def drivers_light(f: Findings, models: list[str] | None = None) -> str:

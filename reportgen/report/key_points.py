@@ -21,7 +21,7 @@ from reportgen.findings.evidence import (
     driver_evidence,
     drivers_light,
     intervals_overlap,
-    nuisance_entries,
+    off_target_entries,
     people_light,
     shape_bias_evidence,
 )
@@ -156,12 +156,9 @@ def _with_role(f: Findings, fmt: Formatter, sentence: str, group: str) -> str:
 
 def _with_off_target(f: Findings, fmt: Formatter, sentence: str, model: str) -> str:
     """`sentence` about a diagnostic lead group, followed by the largest part of the decision
-    information that should not count (a significant incidental group, or a nuisance entry):
-    why key point 1 is not green although the lead is right."""
-    ds = drivers_of(f, model)
-    off = [
-        g for g in group_entries(ds) if role_of(f, g.group) == "incidental" and g.significant
-    ] + nuisance_entries(f, model)
+    information that should not count (`off_target_entries`): why key point 1 is not green
+    although the lead is right."""
+    off = off_target_entries(f, model)
     if not off:
         return sentence
     d = max(off, key=lambda d: d.share)

@@ -524,7 +524,8 @@ def test_a_significant_nuisance_factor_in_an_unclear_group_sets_every_light_alik
     assert "But light_angle, which should not matter" in n.key_points[0].sentence
     assert "light_angle alone carries 27%" in kp3.evidence
     assert "account for" not in kp3.evidence  # the 27 % is not the group's
-    assert 1 in verdict(f, model).red  # what turns a fit model's "go" into "hold"
+    # key points 1 (new: the nuisance factor) and 2 (people, red before) turn "go" into "hold"
+    assert verdict(f, model).red == (1, 2)
 
 
 def test_more_for_width_scales_with_the_inverse_square_root_of_n() -> None:
